@@ -1,0 +1,5 @@
+"""`python -m infra <command>`: see infra/cli.py for the list of commands."""
+
+from infra.cli import main
+
+raise SystemExit(main())
