@@ -1,0 +1,51 @@
+"""Fixtures shared by the whole suite. Concern-specific helpers live in tests/<concern>_helpers.py."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def docker_problem() -> str | None:
+    """None when a Docker engine answers, else why not (one line)."""
+    if shutil.which("docker") is None:
+        return "the docker CLI is not installed"
+    try:
+        proc = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"docker info failed: {exc}"
+    if proc.returncode != 0:
+        return f"docker info failed: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> dict[str, str]:
+    """A working Docker engine, or a failure (CI: REQUIRE_DOCKER=1) / skip (a laptop without one).
+
+    Returns the extra `docker build`/`docker run` arguments this machine needs
+    (`--network host` in the sandbox, which has no bridge network).
+    """
+    problem = docker_problem()
+    if problem is not None:
+        message = (
+            f"Docker is needed for this test and is unavailable: {problem}. "
+            "Start it with `. ../shared/tools/docker-sandbox.sh`."
+        )
+        if os.environ.get("REQUIRE_DOCKER") == "1":
+            pytest.fail(message + " (REQUIRE_DOCKER=1: Docker tests must run here)")
+        pytest.skip(message + " (set REQUIRE_DOCKER=1 to make this a failure)")
+    network = os.environ.get("DOCKER_SANDBOX_NETWORK", "")
+    return {"network": network}
