@@ -1,4 +1,4 @@
-"""Fixtures shared by the whole suite. Concern-specific helpers live in tests/<concern>_helpers.py."""
+"""Fixtures shared by the whole suite; concern helpers live in tests/<concern>_helpers.py."""
 
 from __future__ import annotations
 
