@@ -139,8 +139,8 @@ def iter_entries(  # noqa: PLR0911, PLR0912, PLR0915 (the hot path: one loop)
                     return
                 end_of_data = len(text)
             continue
-        if end == end_of_data and not eof and not isinstance(value, dict | list):
-            # A scalar that ends exactly at the buffer's end may continue in the next chunk.
+        if not eof and end_of_data - end < _NEAR_END and not isinstance(value, dict | list):
+            # A scalar near the buffer's end may continue in the next chunk (`67.5` + `e1`).
             refill(pos)
             end_of_data = len(text)
             continue

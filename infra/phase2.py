@@ -990,7 +990,6 @@ def _cost_figure(cost: CostReading | None, targets: Phase2Targets) -> Figure:
         shown=f"{ratio:.0%} ({spent:.4g} / {targets.cost_baseline:.4g})",
         target=target,
         verdict=_verdict(ratio <= targets.cost_ratio_max),
-        detail=cost.metric,
     )
 
 
