@@ -49,3 +49,14 @@ def docker_engine() -> dict[str, str]:
         pytest.skip(message + " (set REQUIRE_DOCKER=1 to make this a failure)")
     network = os.environ.get("DOCKER_SANDBOX_NETWORK", "")
     return {"network": network}
+
+
+@pytest.fixture
+def fake_cloud_run(monkeypatch: pytest.MonkeyPatch):
+    """A running fake Cloud Run Admin API (tests/fakes/cloud_run.py) with CLOUD_RUN_API_ENDPOINT
+    pointing at it. Seed it with `add_service`/`deploy`/`set_traffic`; see its module docstring."""
+    from tests.fakes.cloud_run import FakeCloudRun
+
+    with FakeCloudRun() as fake:
+        monkeypatch.setenv("CLOUD_RUN_API_ENDPOINT", fake.url)
+        yield fake
