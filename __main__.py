@@ -5,7 +5,17 @@ Wiring only: every decision lives in infra/ (see DEVELOPERS.md, "Architecture an
 
 import pulumi
 
-from infra import apis, credentials, gitinfo, identity, image, registry, secrets, service
+from infra import (
+    apis,
+    credentials,
+    gitinfo,
+    identity,
+    image,
+    monitoring,
+    registry,
+    secrets,
+    service,
+)
 from infra.build_spec import build_spec
 from infra.config import PROJECT_DIR, load_settings
 
@@ -82,6 +92,25 @@ app = service.AppService(
     ),
     opts=pulumi.ResourceOptions(depends_on=service_needs),
 )
+
+if settings.monitoring.enabled:
+    monitoring.Monitoring(
+        "monitoring",
+        monitoring.MonitoringArgs(
+            project=settings.project,
+            service_name=settings.service.name,
+            service_url=app.uri,
+            health_path=settings.service.startup_probe.path,
+            alert_emails=settings.monitoring.alert_emails,
+            uptime_period_seconds=settings.monitoring.uptime_period_seconds,
+            uptime_timeout_seconds=settings.monitoring.uptime_timeout_seconds,
+            error_ratio_threshold_percent=settings.monitoring.error_ratio_threshold_percent,
+            error_ratio_duration_seconds=settings.monitoring.error_ratio_duration_seconds,
+            phase2=settings.phase2,
+            authenticated=settings.service.public_access == "private",
+        ),
+        opts=after_apis,
+    )
 
 pulumi.export("serviceUrl", app.uri)
 pulumi.export("latestReadyRevision", app.latest_ready_revision)

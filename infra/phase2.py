@@ -1003,7 +1003,8 @@ PHASE2_MESSAGE_REGEX = "MemoryAnalyzer|nalys|debate_"
 """Every recognised line contains one of these (the report re-checks each line precisely)."""
 
 
-def _quote(value: str) -> str:
+def quote_filter_string(value: str) -> str:
+    """A double-quoted string of the Logging query language (backslashes and quotes escaped)."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -1013,14 +1014,14 @@ def logging_filter(service_name: str, since: float | None, until: float | None) 
     Usable with `gcloud logging read "<filter>" --format json` as well as `entries:list`.
     """
     lines = [
-        f"resource.type={_quote(RESOURCE_TYPE)}",
-        f"resource.labels.service_name={_quote(service_name)}",
+        f"resource.type={quote_filter_string(RESOURCE_TYPE)}",
+        f"resource.labels.service_name={quote_filter_string(service_name)}",
     ]
     if since is not None:
-        lines.append(f"timestamp>={_quote(_format_instant(since) or '')}")
+        lines.append(f"timestamp>={quote_filter_string(_format_instant(since) or '')}")
     if until is not None:
-        lines.append(f"timestamp<{_quote(_format_instant(until) or '')}")
-    regex = _quote(PHASE2_MESSAGE_REGEX)
+        lines.append(f"timestamp<{quote_filter_string(_format_instant(until) or '')}")
+    regex = quote_filter_string(PHASE2_MESSAGE_REGEX)
     lines.append(
         f'(jsonPayload.message=~{regex} OR textPayload=~{regex} OR jsonPayload.event=~"^debate_")'
     )
