@@ -143,13 +143,13 @@ def _cost(args: argparse.Namespace, metric: str) -> CostReading | None:
 
 
 def _file_entries(paths: list[str]) -> Iterator[object]:
-    from infra.logread import iter_entries, open_text  # noqa: PLC0415
+    from infra.logread import iter_entries, open_export  # noqa: PLC0415
 
     for path in paths:
         if path != "-" and not Path(path).is_file():
             raise CommandError(f"--file {path}: no such file")
         try:
-            with open_text(path) as stream:
+            with open_export(path) as stream:
                 yield from iter_entries(stream)
         except OSError as exc:
             raise CommandError(f"--file {path}: {exc.strerror or exc}") from None

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infra import logread
-from infra.logread import iter_entries, open_text
+from infra.logread import iter_entries, open_export
 from infra.phase2 import MalformedEntry
 
 ENTRIES = [
@@ -26,8 +26,9 @@ def gcloud_text(items) -> str:
     return json.dumps(items, indent=2, ensure_ascii=False) + "\n"
 
 
-def read(text: str, chunk: int = logread.CHUNK_CHARS) -> list:
-    return list(iter_entries(io.StringIO(text), chunk=chunk))
+def read(text: str | bytes, chunk: int = logread.CHUNK_BYTES) -> list:
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return list(iter_entries(io.BytesIO(data), chunk=chunk))
 
 
 def malformed(values) -> list[MalformedEntry]:
@@ -68,11 +69,13 @@ def test_a_number_split_across_chunks_is_not_cut(chunk):
     ]
 
 
-def test_empty_blank_and_bom_inputs():
-    assert read("") == []
-    assert read("  \n\t ") == []
-    assert read("[]") == []
-    assert read("\ufeff" + gcloud_text(ENTRIES[:1])) == ENTRIES[:1]
+@pytest.mark.parametrize("chunk", [1, 2, 4096])
+def test_empty_blank_and_bom_inputs(chunk):
+    assert read("", chunk) == []
+    assert read("  \n\t ", chunk) == []
+    assert read("[]", chunk) == []
+    assert read("\ufeff" + gcloud_text(ENTRIES[:1]), chunk) == ENTRIES[:1]
+    assert read("\ufeff", chunk) == []
 
 
 def test_a_malformed_element_in_a_gcloud_array_is_skipped_and_reading_resumes():
@@ -86,7 +89,7 @@ def test_a_malformed_element_in_a_gcloud_array_is_skipped_and_reading_resumes():
         ENTRIES[2],
         ENTRIES[3],
     ]
-    assert bad[0].offset == broken.index("oops")
+    assert bad[0].offset == len(broken[: broken.index("oops")].encode("utf-8"))
 
 
 def test_a_truncated_array_yields_what_was_complete_then_one_malformed():
@@ -136,7 +139,7 @@ def test_concatenated_exports_are_read_one_after_the_other():
 
 
 def test_an_oversized_element_is_refused_and_reading_resumes(monkeypatch):
-    monkeypatch.setattr(logread, "MAX_ENTRY_CHARS", 200)
+    monkeypatch.setattr(logread, "MAX_ENTRY_BYTES", 200)
     big = {"insertId": "big", "jsonPayload": {"message": "x" * 1000}}
     values = read(gcloud_text([ENTRIES[0], big, ENTRIES[1]]), chunk=64)
     assert values[0] == ENTRIES[0]
@@ -144,14 +147,14 @@ def test_an_oversized_element_is_refused_and_reading_resumes(monkeypatch):
     assert values[2:] == [ENTRIES[1]]
 
 
-class CountingStream(io.StringIO):
+class CountingStream(io.BytesIO):
     def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.chars_read = 0
+        super().__init__(text.encode("utf-8"))
+        self.bytes_read = 0
 
-    def read(self, size: int = -1) -> str:
+    def read(self, size: int | None = -1) -> bytes:
         data = super().read(size)
-        self.chars_read += len(data)
+        self.bytes_read += len(data)
         return data
 
 
@@ -161,14 +164,18 @@ def test_entries_are_yielded_before_the_file_is_read_to_the_end():
     stream = CountingStream(text)
     values = iter_entries(stream, chunk=64 * 1024)
     assert next(values) == entry
-    assert stream.chars_read <= 64 * 1024 + 1
+    assert stream.bytes_read <= 64 * 1024 + 1
     for _ in range(1000):
         next(values)
-    assert stream.chars_read < len(text) / 3
+    assert stream.bytes_read < len(text) / 3
 
 
-def test_open_text_replaces_bytes_that_are_not_utf8(tmp_path):
+@pytest.mark.parametrize("chunk", [3, 4096])
+def test_bytes_that_are_not_utf8_become_replacement_characters(tmp_path, chunk):
     path = tmp_path / "latin1.json"
-    path.write_bytes(b'[{"message": "caf\xe9"}]')
-    with open_text(str(path)) as stream:
-        assert read(stream.read()) == [{"message": "caf\ufffd"}]
+    path.write_bytes(
+        b'[\n  {\n    "message": "caf\xe9"\n  },\n  {\n    "message": "th\xc3\xa9"\n  }\n]\n'
+    )
+    with open_export(str(path)) as stream:
+        values = list(iter_entries(stream, chunk=chunk))
+    assert values == [{"message": "caf\ufffd"}, {"message": "thé"}]

@@ -31,7 +31,7 @@ def truth_of(name: str) -> dict:
 
 def report_of(path: Path, targets: Phase2Targets | None = None):
     accumulator = Phase2Accumulator("emergence-app")
-    with path.open(encoding="utf-8") as stream:
+    with path.open("rb") as stream:
         accumulator.add_all(iter_entries(stream))
     return accumulator.report(targets or Phase2Targets())
 
@@ -177,7 +177,7 @@ def test_targets_from_settings_change_the_verdicts():
 
 
 def test_the_report_does_not_depend_on_entry_order(tmp_path):
-    with EXPORTS["after-gcloud"].open(encoding="utf-8") as stream:
+    with EXPORTS["after-gcloud"].open("rb") as stream:
         entries = list(iter_entries(stream))
     random.Random(7).shuffle(entries)
     shuffled = Phase2Accumulator("emergence-app").add_all(entries).report(Phase2Targets())
