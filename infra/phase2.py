@@ -427,18 +427,19 @@ class Phase2Accumulator:
 
     def _analyzer_line(self, message: str, when: float | None) -> bool:  # noqa: PLR0911
         if "[MemoryAnalyzer]" in message:
-            match = HIT_RE.search(message)
+            # A cheap substring test picks the one pattern worth trying.
+            match = HIT_RE.search(message) if "Cache HIT" in message else None
             if match:
                 self._seen(when)
                 self.cache_hits += 1
                 self._timeline_event(match["session"], when, HIT, math.nan)
                 return True
-            match = SAVED_RE.search(message)
+            match = SAVED_RE.search(message) if "Cache SAVED" in message else None
             if match:
                 self._seen(when)
                 self.cache_saved += 1
                 return True
-            match = SUCCESS_RE.search(message)
+            match = SUCCESS_RE.search(message) if "ussi" in message else None
             if match:
                 self._seen(when)
                 provider = match["provider"] or (match["fallback"] or "").lower()
@@ -451,7 +452,7 @@ class Phase2Accumulator:
                         duration /= 1000.0
                 self._timeline_event(match["session"], when, SUCCESS, duration)
                 return True
-            match = FAILED_RE.search(message)
+            match = FAILED_RE.search(message) if "fallbacks" in message else None
             if match:
                 self._seen(when)
                 self._timeline_event(match["session"], when, FAILED, math.nan)
@@ -462,7 +463,7 @@ class Phase2Accumulator:
                 self._timeline_event(match["session"], when, START, math.nan)
                 return True
             return False
-        match = START_RE.search(message)
+        match = START_RE.search(message) if "Lancement" in message else None
         if match:
             self._seen(when)
             self._timeline_event(match["session"], when, START, math.nan)
