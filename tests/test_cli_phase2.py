@@ -157,3 +157,20 @@ def test_the_command_reads_stdin_as_a_subprocess():
     )
     assert proc.returncode == 0, proc.stderr.decode()
     assert json.loads(proc.stdout)["entries"]["malformed"] == 9
+
+
+def test_the_readme_example_is_what_the_command_prints(tmp_path, capsys):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Phase 2 report", 1)[1].split("```\n", 2)[1]
+    metrics = tmp_path / "metrics.txt"
+    metrics.write_text(
+        "# TYPE emergence_api_cost_usd_total counter\n"
+        'emergence_api_cost_usd_total{provider="openai"} 7.9\n'
+        'emergence_api_cost_usd_total{provider="anthropic"} 3.1\n'
+    )
+    argv = ["phase2", "--file", AFTER, "--metrics", str(metrics), "--cost-baseline", "14.5"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out.splitlines()
+    shown = [line for line in block.splitlines() if line.strip() != "..."]
+    assert shown[:13] == printed[:13]
+    assert all(line in printed for line in shown)
