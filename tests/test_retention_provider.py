@@ -290,7 +290,7 @@ def _seed(fake: FakeCloudRun, s: Scenario) -> None:
     fake.set_traffic(SERVICE, s.traffic)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios(max_revisions=14, allow_odd=False), st.integers(1, 5), st.integers(0, 2))
 def test_property_runs_against_the_fake(s: Scenario, page_size: int, polls: int):
     with FakeCloudRun(
