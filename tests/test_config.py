@@ -116,3 +116,15 @@ def test_all_problems_are_reported_together():
         build_settings("prod", {"gcp:project": "X", "gcp:region": "mars-1"})
     assert {"gcp:project", "gcp:region"} <= set(err.value.keys)
     assert "nothing was changed" in str(err.value)
+
+
+def test_readme_settings_table_lists_every_key_with_its_default():
+    readme = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+    for key in KEYS:
+        rows = [line for line in readme.splitlines() if line.startswith(f"| `{key.name}` |")]
+        assert len(rows) == 1, f"README settings table: no single row for {key.name}"
+        if key.default not in (None, "", [], ()):
+            shown = str(key.default).lower() if isinstance(key.default, bool) else key.default
+            if isinstance(shown, list):
+                shown = ", ".join(shown)
+            assert f"`{shown}`" in rows[0], f"README shows another default for {key.name}"
