@@ -137,11 +137,12 @@ def parse_checks(lines: Sequence[str] | None, key: str = CHECKS_KEY) -> tuple[Ch
         lines = DEFAULT_CHECK_LINES
     if isinstance(lines, str) or not isinstance(lines, Sequence):
         raise CheckSpecError(
-            f"{key} must be a list of check lines such as {list(DEFAULT_CHECK_LINES[:2])}"
+            f"{key}: must be a list of check lines such as {list(DEFAULT_CHECK_LINES[:2])}"
         )
     if not lines:
         raise CheckSpecError(
-            f"{key} is empty: list at least one check, or switch verification off with "
+            f"{key}: is empty. Fix: list at least one check (the defaults are the service "
+            "contract), or switch verification off with "
             "`pulumi config set emergence-cloudrun:verifyDeployment false`"
         )
     specs: list[CheckSpec] = []
@@ -150,12 +151,13 @@ def parse_checks(lines: Sequence[str] | None, key: str = CHECKS_KEY) -> tuple[Ch
             spec = parse_check(line)
         except CheckSpecError as exc:
             raise CheckSpecError(
-                f"{key}[{index}]: {exc}. Fix it in Pulumi.<stack>.yaml, e.g. "
+                f"{key}: entry {index}: {exc}. Fix: correct that line, written like "
                 f"{DEFAULT_CHECK_LINES[0]!r}"
             ) from None
         if any(s.name == spec.name for s in specs):
             raise CheckSpecError(
-                f"{key}[{index}]: the check name {spec.name!r} is used twice; names must be unique"
+                f"{key}: entry {index}: the check name {spec.name!r} is used twice. "
+                "Fix: give each check its own name"
             )
         specs.append(spec)
     return tuple(specs)

@@ -324,7 +324,7 @@ def test_cli_json_for_machines(capsys):
     ("argv", "fragment"),
     [
         (["verify", "emergence-app.run.app"], "is not an http(s) URL"),
-        (["verify", "http://127.0.0.1:9", "--check", "x /x 999"], "--check[0]: status '999'"),
+        (["verify", "http://127.0.0.1:9", "--check", "x /x 999"], "--check: entry 0: status '999'"),
         (["verify", "http://127.0.0.1:9", "--attempts", "0"], "attempts must be at least 1"),
     ],
 )

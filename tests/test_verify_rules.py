@@ -69,7 +69,7 @@ def test_bad_check_lines_name_the_setting_the_entry_and_the_problem(line, fragme
     with pytest.raises(CheckSpecError) as caught:
         parse_checks(["docs /docs 200 html", line])
     message = str(caught.value)
-    assert message.startswith(f"{CHECKS_KEY}[1]: ")
+    assert message.startswith(f"{CHECKS_KEY}: entry 1: ")
     assert fragment in message
 
 
