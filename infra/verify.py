@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -26,8 +27,12 @@ from infra.verify_rules import (
     DEFAULT_CHECKS,
     CheckResult,
     CheckSpec,
+    judge_leftover_services,
     judge_response,
+    judge_revision_count,
+    judge_traffic,
     one_line,
+    protected_revisions,
 )
 
 USER_AGENT = "emergence-cloudrun-verify/1"
@@ -262,7 +267,8 @@ def run_checks(
     sleep: Sleep = time.sleep,
     clock: Clock = time.monotonic,
 ) -> list[CheckResult]:
-    """Run every check, in order, over one session; one result per check, never raises."""
+    """Run every check, in order, over one session; one result per check (ValueError only for
+    a base URL that is not http(s))."""
     base_url = validate_base_url(base_url)
     with new_session() as session:
         return [
@@ -322,3 +328,105 @@ def check_openapi(
     return run_check(
         validate_base_url(base_url), _default("openapi"), policy=policy, session=session
     )
+
+
+# --------------------------------------------------------------------------- Cloud Run Admin API
+
+
+class ApiClient(Protocol):
+    """What the Admin API checks need of infra.gcp_api.GoogleApiClient."""
+
+    def get(self, path: str) -> dict[str, Any]: ...
+
+    def paginate(self, path: str, items_key: str) -> Iterator[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class AdminTarget:
+    """What the Admin API checks look at, and what they expect."""
+
+    project: str
+    region: str
+    service: str
+    revisions_to_keep: int
+    expected_revision: str | None = None  # None: the service's latest ready revision
+    pinned_revision: str | None = None  # the rollback target, kept whatever the count
+    allowed_services: tuple[str, ...] = ()
+    revision_slack: int = 0  # 1 when retention has not yet pruned this deploy's surplus
+
+    @property
+    def parent(self) -> str:
+        return f"v2/projects/{self.project}/locations/{self.region}"
+
+
+@dataclass(frozen=True)
+class AdminReport:
+    results: list[CheckResult]
+    service: dict[str, Any] | None  # the Service as the API returned it (None: unreadable)
+    revisions: list[dict[str, Any]] | None  # the service's revisions (None: not listed)
+
+
+T = TypeVar("T")
+
+
+def _call(
+    name: str, target: str, call: Callable[[], T], clock: Clock
+) -> tuple[T | None, float, CheckResult | None]:
+    """(value, latency ms, None) or (None, latency ms, a failed result naming the API error)."""
+    started = clock()
+    try:
+        value = call()
+    except Exception as exc:  # noqa: BLE001 - any API failure fails the check, with its reason
+        latency = round((clock() - started) * 1000, 1)
+        reason = one_line(str(exc) or type(exc).__name__)
+        permission = getattr(exc, "permission", None)
+        if permission:
+            reason = f"missing permission {permission}: {reason}"
+        status = getattr(exc, "status_code", None)
+        return None, latency, CheckResult(name, target, False, status, latency, reason)
+    return value, round((clock() - started) * 1000, 1), None
+
+
+def _timed(result: CheckResult, latency_ms: float) -> CheckResult:
+    return CheckResult(result.name, result.target, result.passed, 200, latency_ms, result.reason)
+
+
+def run_admin_checks(
+    client: ApiClient, target: AdminTarget, *, clock: Clock = time.monotonic
+) -> AdminReport:
+    """Traffic, leftover services and revision count, read through the shared Admin API client.
+
+    Three reads (the service, the region's services, the service's revisions); each check fails
+    on its own, with the API's reason, when its read fails.
+    """
+    service_path = f"{target.parent}/services/{target.service}"
+    results: list[CheckResult] = []
+
+    service, ms, failed = _call(
+        "traffic", f"traffic of {target.service}", lambda: client.get(service_path), clock
+    )
+    results.append(failed or _timed(judge_traffic(service or {}, target.expected_revision), ms))
+
+    services, ms, failed = _call(
+        "services",
+        f"services in {target.region}",
+        lambda: list(client.paginate(f"{target.parent}/services", "services")),
+        clock,
+    )
+    leftovers = judge_leftover_services(
+        services or [], target.service, target.allowed_services, target.region
+    )
+    results.append(failed or _timed(leftovers, ms))
+
+    revisions, ms, failed = _call(
+        "revisions",
+        "revisions kept",
+        lambda: list(client.paginate(f"{service_path}/revisions", "revisions")),
+        clock,
+    )
+    protected = protected_revisions(service or {}, target.pinned_revision)
+    count = judge_revision_count(
+        revisions or [], target.revisions_to_keep, protected, target.revision_slack
+    )
+    results.append(failed or _timed(count, ms))
+    return AdminReport(results, service, revisions)
