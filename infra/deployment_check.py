@@ -32,6 +32,7 @@ from pulumi.dynamic import (
 )
 from pulumi.runtime import rpc
 
+from infra.gcp_api import GcpApiError, cloud_run_client, describe
 from infra.verify import AdminTarget, HttpPolicy, run_admin_checks, run_checks
 from infra.verify_rules import (
     CheckResult as Result,
@@ -107,8 +108,6 @@ def _now() -> str:
 
 
 def _admin_report(props: Mapping[str, Any]) -> tuple[list[Result], list[dict] | None]:
-    from infra.gcp_api import cloud_run_client  # noqa: PLC0415 - only when the API is used
-
     expected = props.get("expectedRevision") or props.get("revision") or None
     target = AdminTarget(
         project=str(props["project"]),
@@ -121,12 +120,11 @@ def _admin_report(props: Mapping[str, Any]) -> tuple[list[Result], list[dict] | 
         revision_slack=int(props.get("revisionSlack") or 0),
     )
     try:
-        client = cloud_run_client()
-    except Exception as exc:  # noqa: BLE001 - a bad endpoint setting fails the gate, with why
-        failed = Result("admin-api", "Cloud Run Admin API", False, None, None, str(exc))
+        with cloud_run_client() as client:
+            report = run_admin_checks(client, target)
+    except GcpApiError as exc:  # no credentials, or a bad CLOUD_RUN_API_ENDPOINT: say why
+        failed = Result("admin-api", "Cloud Run Admin API", False, None, None, describe(exc))
         return [failed], None
-    with client:
-        report = run_admin_checks(client, target)
     return report.results, report.revisions
 
 

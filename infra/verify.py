@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from infra.gcp_api import CredentialsError
 from infra.verify_rules import (
     DEFAULT_CHECKS,
     CheckResult,
@@ -376,6 +377,8 @@ def _call(
     started = clock()
     try:
         value = call()
+    except CredentialsError:
+        raise  # no credentials: the caller decides (the command skips, the gate fails)
     except Exception as exc:  # noqa: BLE001 - any API failure fails the check, with its reason
         latency = round((clock() - started) * 1000, 1)
         reason = one_line(str(exc) or type(exc).__name__)
@@ -397,7 +400,7 @@ def run_admin_checks(
     """Traffic, leftover services and revision count, read through the shared Admin API client.
 
     Three reads (the service, the region's services, the service's revisions); each check fails
-    on its own, with the API's reason, when its read fails.
+    on its own, with the API's reason, when its read fails. CredentialsError propagates.
     """
     service_path = f"{target.parent}/services/{target.service}"
     results: list[CheckResult] = []

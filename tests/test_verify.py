@@ -17,7 +17,16 @@ from infra import verify
 from infra.cli import main
 from infra.verify import HttpPolicy, check_health, fetch, new_session, run_checks
 from infra.verify_rules import DEFAULT_CHECKS, parse_checks
+from tests.fakes.cloud_run import pinned
 from tests.verify_helpers import ContractApp, json_response, sequence, serve
+
+
+@pytest.fixture(autouse=True)
+def no_google(monkeypatch, tmp_path):
+    """No test here reaches Google: no Admin API endpoint override, credentials that fail fast."""
+    monkeypatch.delenv("CLOUD_RUN_API_ENDPOINT", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-such-key.json"))
+
 
 FAST = HttpPolicy(connect_timeout=1.0, read_timeout=1.0, attempts=3, backoff=0.01, budget=5.0)
 
@@ -287,7 +296,7 @@ def test_a_team_check_runs_beside_the_contract():
 
 def test_cli_prints_a_table_and_exits_0_when_all_pass(capsys):
     with serve(ContractApp()) as url:
-        code = main(["verify", url, "--attempts", "1"])
+        code = main(["verify", url, "--attempts", "1", "--no-admin"])
     out = capsys.readouterr().out
     assert code == 0
     assert out.splitlines()[1].split()[:3] == ["CHECK", "TARGET", "RESULT"]
@@ -297,7 +306,7 @@ def test_cli_prints_a_table_and_exits_0_when_all_pass(capsys):
 def test_cli_exits_1_and_names_the_failure(capsys):
     app = ContractApp({"/api/chat/sessions": lambda _r: json_response([])})
     with serve(app) as url:
-        code = main(["verify", url, "--attempts", "1"])
+        code = main(["verify", url, "--attempts", "1", "--no-admin"])
     out = capsys.readouterr().out
     assert code == 1
     assert "FAIL: 4 of 5 checks passed; failed: auth" in out
@@ -308,7 +317,14 @@ def test_cli_json_for_machines(capsys):
     app = ContractApp({"/api/health": lambda _r: json_response({"status": "degraded"})})
     with serve(app) as url:
         code = main(
-            ["verify", url, "--json", "--check", "health /api/health 200 json status=healthy"]
+            [
+                "verify",
+                url,
+                "--no-admin",
+                "--json",
+                "--check",
+                "health /api/health 200 json status=healthy",
+            ]
         )
     document = json.loads(capsys.readouterr().out)
     assert code == 1
@@ -318,6 +334,16 @@ def test_cli_json_for_machines(capsys):
     assert check["passed"] is False
     assert check["status"] == 200
     assert set(check) >= {"name", "target", "passed", "status", "latency_ms", "reason"}
+
+
+def test_cli_without_credentials_skips_the_admin_checks_and_says_why(capsys):
+    with serve(ContractApp()) as url:
+        code = main(["verify", url, "--attempts", "1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Admin API checks (traffic on the latest ready revision" in out
+    assert "skipped: no Google credentials found" in out
+    assert "PASS: 5 of 5 checks passed" in out
 
 
 @pytest.mark.parametrize(
@@ -334,3 +360,55 @@ def test_cli_bad_input_is_one_line_and_exit_2(capsys, argv, fragment):
     assert fragment in err
     assert err.startswith("error: ")
     assert "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- with the Admin API
+
+
+def test_cli_runs_the_admin_checks_when_it_can_reach_the_api(fake_cloud_run, capsys):
+    fake_cloud_run.add_service("emergence-app")
+    revisions = [fake_cloud_run.deploy("emergence-app") for _ in range(3)]
+    with serve(ContractApp()) as url:
+        code = main(["verify", url, "--attempts", "1"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    rows = {line.split()[0]: line for line in out.splitlines()[2:-1]}
+    assert f"100% on {revisions[-1]}" in rows["traffic"]
+    assert "only emergence-app" in rows["services"]
+    assert "3 revisions, at most 3 kept" in rows["revisions"]
+    assert "PASS: 8 of 8 checks passed" in out
+
+
+def test_cli_reports_a_split_and_a_leftover_canary_by_name(fake_cloud_run, capsys):
+    fake_cloud_run.add_service("emergence-app")
+    old, new = fake_cloud_run.deploy("emergence-app"), fake_cloud_run.deploy("emergence-app")
+    fake_cloud_run.set_traffic("emergence-app", [pinned(old, 50), pinned(new, 50)])
+    fake_cloud_run.add_service("emergence-app-canary")
+    with serve(ContractApp()) as url:
+        code = main(["verify", url, "--attempts", "1", "--json"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert document["admin"] == "ran"
+    failed = {c["name"]: c["reason"] for c in document["checks"] if not c["passed"]}
+    assert set(failed) == {"traffic", "services"}
+    assert f"{old} 50%, {new} 50%" in failed["traffic"]
+    assert "emergence-app-canary" in failed["services"]
+
+
+def test_cli_without_a_url_verifies_the_url_the_api_reports(fake_cloud_run, capsys):
+    fake_cloud_run.add_service("emergence-app")
+    fake_cloud_run.deploy("emergence-app")
+    app = ContractApp()
+    with serve(app) as url:
+        fake_cloud_run.update_service("emergence-app", uri=url)
+        code = main(["verify", "--attempts", "1"])
+    assert code == 0
+    assert f"at {url} (stack prod)" in capsys.readouterr().out
+    assert len(app.seen) == 5
+
+
+def test_cli_without_a_url_or_the_api_is_a_clear_error(capsys):
+    assert main(["verify"]) == 2
+    err = capsys.readouterr().err
+    assert "no URL given" in err
+    assert "python -m infra verify URL" in err
