@@ -17,10 +17,17 @@ import json
 from infra.cli import CommandError
 from infra.config import Settings, SettingsError, load_stack_settings
 from infra.gcp_api import CredentialsError, GcpApiError, cloud_run_client, describe
-from infra.verify import AdminTarget, HttpPolicy, run_admin_checks, run_checks, validate_base_url
+from infra.verify import (
+    AdminTarget,
+    HttpPolicy,
+    invoker_headers,
+    run_admin_checks,
+    run_checks,
+    validate_base_url,
+)
 from infra.verify_rules import CheckResult, format_table, parse_checks, short_name, summary
 
-HELP = "check a deployed service against the contract (HTTP + Admin API); exit 1 on a failure"
+HELP = "Check a deployed service against the contract (HTTP + Admin API); exit 1 on a failure"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,7 +104,17 @@ def run(args: argparse.Namespace) -> int:
             )
         base_url = validate_base_url(api_uri)
 
-    results = run_checks(base_url, specs, policy=policy) + admin_results
+    headers = None
+    if settings.service.public_access == "private":
+        try:
+            headers = invoker_headers(base_url)
+        except Exception as exc:  # noqa: BLE001 - google-auth's errors, as one line
+            raise CommandError(
+                f"{settings.service.name} is private (publicAccess=private) and no Google ID "
+                f"token could be had for {base_url}: {describe(exc)}. Use a service account "
+                "(GOOGLE_APPLICATION_CREDENTIALS) with roles/run.invoker"
+            ) from None
+    results = run_checks(base_url, specs, policy=policy, headers=headers) + admin_results
     passed = all(r.passed for r in results)
     if args.json:
         document = {

@@ -7,7 +7,8 @@ revision, a new image, another rollback target, other checks, the switch). `diff
 update fails with the report, the previous ready revision and the exact commands to roll back.
 
 Inputs (wire names): enabled, stack, project, region, serviceName, url, revision, imageDigest,
-expectedRevision, checks, adminApi, allowedServices, revisionsToKeep, revisionSlack, http.
+expectedRevision, checks, adminApi, allowedServices, revisionsToKeep, revisionSlack, http,
+invokerToken (true for a private service: the checks carry a Google ID token).
 Outputs: the inputs, plus passed (None when switched off), skipped, summary, results,
 verifiedRevision (the last revision that passed), previousRevision and checkedAt.
 
@@ -32,11 +33,10 @@ from pulumi.dynamic import (
 )
 from pulumi.runtime import rpc
 
+from infra import verify
 from infra.gcp_api import GcpApiError, cloud_run_client, describe
 from infra.verify import AdminTarget, HttpPolicy, run_admin_checks, run_checks
-from infra.verify_rules import (
-    CheckResult as Result,
-)
+from infra.verify_rules import CheckResult as Result
 from infra.verify_rules import (
     CheckSpecError,
     format_table,
@@ -57,6 +57,7 @@ TRIGGERS = (
     "adminApi",
     "allowedServices",
     "revisionsToKeep",
+    "invokerToken",
 )
 OUTPUTS = (
     "passed",
@@ -144,7 +145,16 @@ def verify_deployment(props: Mapping[str, Any], last_verified: str | None) -> di
             "checkedAt": _now(),
         }
     specs = parse_checks(props.get("checks") or None)
-    results = run_checks(str(props["url"]), specs, policy=http_policy(props))
+    url = str(props["url"])
+    headers = None
+    if props.get("invokerToken"):  # a private service: checks need an ID token to get through
+        try:
+            headers = verify.invoker_headers(url)
+        except Exception as exc:  # noqa: BLE001 - any failure to get a token fails the gate
+            reason = f"no ID token to call the private service: {describe(exc)}"
+            token = Result("invoker-token", url, False, None, None, reason)
+            raise DeploymentCheckFailed(failure_report(props, [token], last_verified)) from None
+    results = run_checks(url, specs, policy=http_policy(props), headers=headers)
     revisions = None
     if props.get("adminApi"):
         admin_results, revisions = _admin_report(props)

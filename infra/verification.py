@@ -42,6 +42,7 @@ class VerificationArgs:
     allowed_services: Sequence[str] = ()
     admin_api: bool = True  # traffic, leftover services and revision count via the Admin API
     revision_slack: int = 1  # retention prunes after this check (see the module docstring)
+    private: bool = False  # publicAccess=private: the checks carry a Google ID token
     http: HttpPolicy = DEFAULT_POLICY
 
     @classmethod
@@ -66,6 +67,7 @@ class VerificationArgs:
             rollback_revision=settings.rollback_revision,
             revisions_to_keep=settings.retention.revisions_to_keep,
             allowed_services=settings.verify_allowed_services,
+            private=settings.service.public_access == "private",
         )
 
 
@@ -106,6 +108,7 @@ class Verification(pulumi.ComponentResource):
                 "allowedServices": list(args.allowed_services),
                 "revisionsToKeep": args.revisions_to_keep,
                 "revisionSlack": args.revision_slack,
+                "invokerToken": args.private,
                 "http": {
                     "connectTimeout": policy.connect_timeout,
                     "readTimeout": policy.read_timeout,

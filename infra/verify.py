@@ -101,6 +101,24 @@ def new_session() -> requests.Session:
     return session
 
 
+def invoker_headers(audience: str) -> dict[str, str]:
+    """Headers that let the checks through to a private service (`publicAccess=private`).
+
+    A Google ID token for the service URL (google-auth: a service account key, workload
+    identity or the metadata server) in `X-Serverless-Authorization`: Cloud Run's IAM check
+    reads it there and leaves `Authorization` to the app, so the 401 check still sends no app
+    credentials. Raises google.auth's errors when no ID token can be had (user credentials from
+    `gcloud auth application-default login` cannot mint one).
+    """
+    import google.auth.transport.requests  # noqa: PLC0415 - only private services need it
+    import google.oauth2.id_token  # noqa: PLC0415
+
+    token = google.oauth2.id_token.fetch_id_token(
+        google.auth.transport.requests.Request(), audience
+    )
+    return {"X-Serverless-Authorization": f"Bearer {token}"}
+
+
 def validate_base_url(url: str) -> str:
     """`https://host[:port][/prefix]` without a trailing slash; ValueError naming the problem."""
     parts = urlsplit(url.strip())

@@ -207,6 +207,59 @@ def test_the_provider_is_stateless_and_loads_in_a_fresh_process():
     assert done.stdout.split() == ["infra.deployment_check", "True"]
 
 
+# ----------------------------------------------------------------------------- a private service
+
+ID_TOKEN = "test-id-token"  # a stand-in, never a credential
+
+
+def cloud_run_front(app):
+    """Cloud Run's IAM check in front of a private service: 403 without an ID token."""
+
+    def front(environ, start_response):
+        if environ.get("HTTP_X_SERVERLESS_AUTHORIZATION") != f"Bearer {ID_TOKEN}":
+            start_response("403 Forbidden", [("Content-Type", "text/html")])
+            return [b"<html><body>Error: Forbidden</body></html>"]
+        return app(environ, start_response)
+
+    return front
+
+
+def test_private_service_checks_carry_an_id_token_and_no_app_credentials(monkeypatch):
+    audiences = []
+
+    def fake_headers(audience):
+        audiences.append(audience)
+        return {"X-Serverless-Authorization": f"Bearer {ID_TOKEN}"}
+
+    monkeypatch.setattr("infra.verify.invoker_headers", fake_headers)
+    app = ContractApp()
+    with serve(cloud_run_front(app)) as url:
+        outs = DeploymentCheckProvider().create(props(url, invokerToken=True)).outs
+    assert outs["passed"] is True
+    assert audiences == [url]
+    assert all("Authorization" not in r.headers for r in app.seen)  # the 401 check still holds
+
+
+def test_private_service_checked_anonymously_is_refused_by_the_front_end():
+    with (
+        serve(cloud_run_front(ContractApp())) as url,
+        pytest.raises(DeploymentCheckFailed) as failed,
+    ):
+        DeploymentCheckProvider().create(props(url, invokerToken=False))
+    assert "0 of 5 checks passed" in str(failed.value)
+    assert "the service refuses anonymous requests" in str(failed.value)
+
+
+def test_private_service_without_an_id_token_fails_the_gate_and_says_why():
+    # GOOGLE_APPLICATION_CREDENTIALS names a missing file (fixture above): google-auth refuses
+    app = ContractApp()
+    with serve(app) as url, pytest.raises(DeploymentCheckFailed) as failed:
+        DeploymentCheckProvider().create(props(url, invokerToken=True))
+    assert "no ID token to call the private service" in str(failed.value)
+    assert "GOOGLE_APPLICATION_CREDENTIALS" in str(failed.value)
+    assert app.seen == []
+
+
 # ----------------------------------------------------------------------------- with the Admin API
 
 
@@ -336,7 +389,15 @@ def test_program_registers_the_gate_after_the_service_with_its_outputs(prod):
     assert check.inputs["expectedRevision"] == ""
     assert (check.inputs["project"], check.inputs["region"]) == ("emergence-469005", "europe-west1")
     assert check.inputs["revisionsToKeep"] == 3
+    assert check.inputs["invokerToken"] is False  # public by default: anonymous checks
     assert prod.outputs["verifyDeployment"] is True
+
+
+def test_a_private_service_gets_checks_with_an_id_token():
+    ev = evaluate(
+        "prod", config={"publicAccess": "private"}, secrets={"smtpPassword": TEST_SMTP_PASSWORD}
+    )
+    assert ev.one(CHECK_TYPE).inputs["invokerToken"] is True
 
 
 def test_program_in_preview_gives_the_gate_unknown_revision_and_url(prod_preview):

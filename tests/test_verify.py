@@ -93,7 +93,7 @@ def test_the_check_functions_each_run_one_contract_check():
     assert all(r.passed for r in results)
 
 
-def test_a_base_url_with_a_path_prefix_and_trailing_slash():
+def test_a_base_url_with_a_trailing_slash_and_a_bad_base_url():
     with serve(ContractApp()) as url:
         assert check_health(url + "/", policy=FAST).passed
     with pytest.raises(ValueError, match="not an http"):
