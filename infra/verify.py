@@ -138,9 +138,9 @@ def _describe(exc: BaseException, policy: HttpPolicy) -> str:
         return f"no connection within {policy.connect_timeout:g}s"
     if isinstance(exc, requests.exceptions.SSLError):
         return "TLS failure: " + one_line(str(exc), 100)
-    if isinstance(exc, requests.exceptions.Timeout):
-        return f"no answer within {policy.read_timeout:g}s (read timeout)"
     text = str(exc)
+    if isinstance(exc, requests.exceptions.Timeout) or "Read timed out" in text:
+        return f"no answer within {policy.read_timeout:g}s (read timeout)"
     errno = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
     if errno:
         return f"connection failed: {errno.group(1).strip()}"
@@ -162,7 +162,11 @@ def _retry_after(value: str | None, now: float) -> float | None:
         return None
 
 
-def _read_body(response: requests.Response, deadline: float, clock: Clock) -> bytes:
+class _BudgetSpent(Exception):
+    """The check's time budget ran out while the body was still arriving."""
+
+
+def _read_body(response: requests.Response, deadline: float, budget: float, clock: Clock) -> bytes:
     chunks: list[bytes] = []
     size = 0
     for chunk in response.iter_content(chunk_size=65536):
@@ -171,7 +175,7 @@ def _read_body(response: requests.Response, deadline: float, clock: Clock) -> by
         if size >= MAX_BODY_BYTES:
             break
         if clock() > deadline:
-            raise TimeoutError("the body did not arrive within the check's time budget")
+            raise _BudgetSpent(f"the body did not arrive within {budget:g}s (the check's budget)")
     return b"".join(chunks)[:MAX_BODY_BYTES]
 
 
@@ -214,11 +218,12 @@ def fetch(
         else:
             with response:
                 try:
-                    body = _read_body(response, deadline, clock)
-                except (requests.RequestException, TimeoutError) as exc:
+                    body = _read_body(response, deadline, policy.budget, clock)
+                except _BudgetSpent as exc:
+                    return Answer(response.status_code, "", b"", 0.0, attempt, str(exc))
+                except requests.RequestException as exc:
                     error = "the answer's body broke off: " + _describe(exc, policy)
-                    answer = Answer(response.status_code, "", b"", 0.0, attempt, error)
-                    return answer
+                    return Answer(response.status_code, "", b"", 0.0, attempt, error)
                 answer = Answer(
                     response.status_code,
                     response.headers.get("Content-Type", ""),

@@ -183,6 +183,25 @@ def test_a_response_slower_than_the_timeout_fails_without_a_retry():
     assert all(r.passed for r in others.values())
 
 
+def test_a_body_that_stalls_past_the_timeout_fails():
+    def stalling(_request):
+        def body():
+            yield b"# TYPE up gauge\n"
+            time.sleep(0.6)
+            yield b"up 1\n"
+
+        return Response(body(), mimetype="text/plain")
+
+    app = ContractApp({"/api/metrics": stalling})
+    policy = HttpPolicy(connect_timeout=1.0, read_timeout=0.2, attempts=3, backoff=0.01)
+    with serve(app) as url:
+        result = verify.check_metrics(url, policy=policy)
+    assert not result.passed
+    assert result.status == 200
+    assert result.reason == "the answer's body broke off: no answer within 0.2s (read timeout)"
+    assert result.attempts == 1
+
+
 def test_connection_refused_then_recovering_is_retried():
     # A bound socket that does not listen yet refuses connections; on the first backoff wait
     # the server starts listening on it, as a service finishing its start would.
