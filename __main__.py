@@ -12,6 +12,8 @@ from infra import (
     identity,
     image,
     registry,
+    retention,
+    rollback,
     secrets,
     service,
     verification,
@@ -20,6 +22,7 @@ from infra.build_spec import build_spec
 from infra.config import PROJECT_DIR, load_settings
 
 settings = load_settings()  # validated: a bad setting stops here, before any resource exists
+rollback.check_rollback_target(settings)  # a pinned revision must exist, be Ready, be ours
 tag = gitinfo.image_tag(gitinfo.read_git_info(PROJECT_DIR))
 
 enabled = apis.ProjectApis("apis", apis.ProjectApisArgs(project=settings.project))
@@ -105,6 +108,18 @@ checked = verification.Verification(
     opts=pulumi.ResourceOptions(depends_on=[app]),
 )
 
+# After the gate: keep the newest ready revisions (and the rollback target), delete the rest.
+pruned = retention.Retention(
+    "retention",
+    retention.RetentionArgs.from_settings(
+        settings,
+        service_name=app.service.name,
+        latest_revision=app.latest_ready_revision,
+        image_digest=app_image.repo_digest,
+    ),
+    opts=pulumi.ResourceOptions(depends_on=[app, checked]),
+)
+
 pulumi.export("serviceUrl", app.uri)
 pulumi.export("latestReadyRevision", app.latest_ready_revision)
 pulumi.export("imageTag", tag)
@@ -114,3 +129,4 @@ pulumi.export("serviceAccountEmail", runtime.email)
 pulumi.export("trafficPinnedTo", settings.rollback_revision or "LATEST")
 pulumi.export("verifyDeployment", checked.enabled)
 pulumi.export("deploymentCheck", checked.summary)
+pulumi.export("revisionRetention", pruned.summary)

@@ -42,6 +42,8 @@ from pulumi.dynamic import (
 from pulumi.runtime import rpc
 
 from infra import gcp_api
+from infra.component import child_options
+from infra.config import Settings
 from infra.gcp_api import ApiError, GcpApiError, OperationTimeout
 from infra.retention_plan import (
     RetentionPlan,
@@ -305,6 +307,26 @@ class RetentionArgs:
     pinned_revision: str = ""
     operation_timeout_seconds: int = DEFAULT_OPERATION_TIMEOUT
 
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        service_name: pulumi.Input[str],
+        latest_revision: pulumi.Input[str],
+        image_digest: pulumi.Input[str] = "",
+    ) -> RetentionArgs:
+        return cls(
+            project=settings.project,
+            location=settings.region,
+            service_name=service_name,
+            latest_revision=latest_revision,
+            image_digest=image_digest,
+            revisions_to_keep=settings.retention.revisions_to_keep,
+            dry_run=settings.retention.dry_run,
+            pinned_revision=settings.rollback_revision or "",
+        )
+
     def validate(self) -> None:
         if isinstance(self.revisions_to_keep, bool) or not isinstance(self.revisions_to_keep, int):
             raise ValueError("RetentionArgs.revisions_to_keep must be an integer")
@@ -341,7 +363,7 @@ class Retention(pulumi.ComponentResource):
                 "imageDigest": args.image_digest,
                 "operationTimeoutSeconds": args.operation_timeout_seconds,
             },
-            pulumi.ResourceOptions(parent=self),
+            child_options(self, opts),
         )
         self.kept = self.revisions.kept
         self.deleted = self.revisions.deleted
