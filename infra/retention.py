@@ -45,16 +45,12 @@ from infra import gcp_api
 from infra.component import child_options
 from infra.config import Settings
 from infra.gcp_api import ApiError, GcpApiError, OperationTimeout
-from infra.retention_plan import (
-    RetentionPlan,
-    plan_retention,
-    revision_from_api,
-    service_from_api,
-)
+from infra.retention_plan import RetentionPlan
 from infra.revisions_api import (
     CloudRunRevisions,
     RevisionsApiError,
     ServiceRef,
+    fetch_plan,
     permission_message,
 )
 
@@ -123,15 +119,6 @@ class RetentionReport:
         lines += [f"  kept     {d['name']}: {d['reason']}" for d in self.kept]
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
-
-
-def fetch_plan(
-    api: CloudRunRevisions, keep: int, pinned: str = ""
-) -> tuple[RetentionPlan, dict[str, Any]]:
-    """Read the service and its revisions and decide. Returns (plan, service JSON)."""
-    service = api.get_service()
-    revisions = [revision_from_api(r) for r in api.list_revisions()]
-    return plan_retention(revisions, service_from_api(service), keep, pinned), service
 
 
 def run_retention(

@@ -11,6 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.gcp_api import ApiError, GcpApiError, GoogleApiClient
+from infra.retention_plan import (
+    RetentionPlan,
+    plan_retention,
+    revision_from_api,
+    service_from_api,
+)
 
 LIST_PAGE_SIZE = 500
 
@@ -109,3 +115,13 @@ class CloudRunRevisions:
         """Delete and wait for the operation. ApiError/OperationError/OperationTimeout propagate."""
         operation = self.client.delete(f"v2/{self.ref.name}/revisions/{revision}")
         return self.client.wait_operation(operation, timeout=timeout)
+
+
+def fetch_plan(
+    api: CloudRunRevisions, keep: int, pinned: str = ""
+) -> tuple[RetentionPlan, dict[str, Any]]:
+    """Read the service and its revisions, and decide (the retention resource and
+    `python -m infra revisions` both call this). Returns (plan, service JSON)."""
+    service = api.get_service()
+    revisions = [revision_from_api(r) for r in api.list_revisions()]
+    return plan_retention(revisions, service_from_api(service), keep, pinned), service
