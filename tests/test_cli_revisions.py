@@ -91,7 +91,7 @@ def test_the_table_reads_like_gcloud_with_the_reasons(fake_cloud_run, capsys):
 
 def test_the_command_and_the_resource_agree(fake_cloud_run, capsys):
     seed(fake_cloud_run)
-    rows, err = run_json(capsys)
+    rows, _ = run_json(capsys)
     props = {
         "project": PROJECT,
         "location": "europe-west1",
