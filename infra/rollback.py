@@ -59,7 +59,7 @@ def verdict(revision: Mapping[str, Any] | None, service: str, wanted: str) -> st
     if parsed.name and parsed.name != wanted:
         return f"the Admin API answered for {parsed.name}, not {wanted}"
     if parsed.state != READY:
-        detail = f": {parsed.message}" if parsed.message else ""
+        detail = f": {parsed.message.rstrip('.')}" if parsed.message else ""
         state = parsed.ready_state or "no Ready condition"
         return f"revision {wanted} is not Ready (Ready: {state}){detail}"
     return None
