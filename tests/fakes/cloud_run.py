@@ -61,7 +61,8 @@ Faults
 
 Request log
 -----------
-    fake.calls                                   # [Call(method, path, query, body, status)]
+    fake.calls                                   # [Call(method, path, query, body, status,
+                                                 #       headers)], headers lower-cased
     fake.count("DELETE"), fake.count("GET", "/operations/"), fake.clear_log()
 """
 
