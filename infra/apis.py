@@ -32,12 +32,12 @@ class ProjectApis(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ProjectApisArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        super().__init__("emergence:apis:ProjectApis", name, None, opts)
         bad = [s for s in args.services if not _API.match(s)]
         if bad:
             raise ValueError(f"ProjectApis: not Google API service names: {', '.join(bad)}")
         if len(set(args.services)) != len(args.services):
             raise ValueError("ProjectApis: a service is listed twice")
+        super().__init__("emergence:apis:ProjectApis", name, None, opts)
         self.services = [
             gcp.projects.Service(
                 f"{name}-{service.split('.')[0]}",

@@ -117,7 +117,7 @@ KEYS: tuple[Key, ...] = (
     ),
     # e-mail
     _k("emailEnabled", "boolean", True, "EMAIL_ENABLED: send e-mail through SMTP."),
-    _k("smtpHost", "string", "smtp.gmail.com", "SMTP_HOST."),
+    _k("smtpHost", "string", "smtp.gmail.com", "SMTP_HOST: the server mail is sent through."),
     _k("smtpPort", "integer", 587, "SMTP_PORT (1-65535)."),
     _k("smtpUser", "string", "", "SMTP_USER: the SMTP login, an e-mail address."),
     _k("smtpFromEmail", "string", "", "SMTP_FROM_EMAIL: the sender address."),

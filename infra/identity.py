@@ -35,12 +35,12 @@ class RuntimeIdentity(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: RuntimeIdentityArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        super().__init__("emergence:identity:RuntimeIdentity", name, None, opts)
         if not _ACCOUNT_ID.match(args.account_id):
             raise ValueError(f"RuntimeIdentity: bad service account id {args.account_id!r}")
         basic = sorted(set(args.roles) & BASIC_ROLES)
         if basic:
             raise ValueError(f"RuntimeIdentity: basic roles are never granted: {basic}")
+        super().__init__("emergence:identity:RuntimeIdentity", name, None, opts)
         self.account = gcp.serviceaccount.Account(
             f"{name}-sa",
             project=args.project,

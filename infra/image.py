@@ -35,7 +35,6 @@ class AppImage(pulumi.ComponentResource):
     image_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: AppImageArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("emergence:image:AppImage", name, None, opts)
         if not _TAG.match(args.tag):
             raise ValueError(f"AppImage: {args.tag!r} is not a valid Docker tag")
         if args.spec.platform != "linux/amd64":
@@ -44,6 +43,7 @@ class AppImage(pulumi.ComponentResource):
             raise ValueError(f"AppImage: {args.image_name!r} is not a Docker image name")
         if not args.registry_server.endswith("-docker.pkg.dev"):
             raise ValueError(f"AppImage: {args.registry_server!r} is not Artifact Registry")
+        super().__init__("emergence:image:AppImage", name, None, opts)
         self.image = docker.Image(
             f"{name}-image",
             image_name=pulumi.Output.concat(

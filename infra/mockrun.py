@@ -62,6 +62,7 @@ class Resource:
     type: str
     name: str
     urn: str
+    id: str  # the provider's id ("" for components and in preview)
     custom: bool
     inputs: dict[str, Any]  # camelCase wire names, secrets unwrapped
     outputs: dict[str, Any]
@@ -270,8 +271,27 @@ def evaluate(
 ) -> Evaluation:
     """Run `__main__.py` for `stack` under mocks and return everything it registered.
 
-    Exceptions from the program (e.g. `SettingsError`) propagate unchanged.
+    Exceptions from the program (e.g. `SettingsError`) propagate unchanged; `attempt()` returns
+    them together with what was registered before the failure.
     """
+    evaluation, error = attempt(
+        stack, config, secrets, preview=preview, project_dir=project_dir, program=program
+    )
+    if error is not None:
+        raise error
+    return evaluation
+
+
+def attempt(
+    stack: str = "prod",
+    config: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, str] | None = None,
+    *,
+    preview: bool = False,
+    project_dir: Path = PROJECT_DIR,
+    program: Path | None = None,
+) -> tuple[Evaluation, BaseException | None]:
+    """Like `evaluate`, but returns (what was registered, the program's exception or None)."""
     values, secret_values, warnings = stack_config(stack, config, secrets, project_dir)
     mocks = ProviderMocks(
         project=values.get("gcp:project", ""),
@@ -289,10 +309,6 @@ def evaluate(
     async def run() -> None:
         runpy.run_path(str(program or project_dir / "__main__.py"), run_name="__main__")
 
-    # Pushing images needs a Google token; the mock engine pushes nothing.
-    with _env("GOOGLE_OAUTH_ACCESS_TOKEN", "mock-access-token"):
-        _sync_await(run_pulumi_func(run))
-
     async def collect() -> None:
         for name, value in (root.outputs if root is not None else {}).items():
             resolved, known, secret = await _resolve(value)
@@ -300,11 +316,19 @@ def evaluate(
             if secret:
                 secret_exports.add(name)
 
-    _sync_await(collect())
+    error: BaseException | None = None
+    # Pushing images needs a Google token; the mock engine pushes nothing.
+    with _env("GOOGLE_OAUTH_ACCESS_TOKEN", "mock-access-token"):
+        try:
+            _sync_await(run_pulumi_func(run))
+            _sync_await(collect())
+        except Exception as exc:  # noqa: BLE001 - handed back to the caller
+            error = exc
     resources = [
         _record(urn, reg, monitor.requests.get(urn)) for urn, reg in monitor.resources.items()
     ]
-    return Evaluation(stack, resources, exports, frozenset(secret_exports), preview, warnings)
+    evaluation = Evaluation(stack, resources, exports, frozenset(secret_exports), preview, warnings)
+    return evaluation, error
 
 
 def _record(urn: str, reg: Any, request: Any) -> Resource:
@@ -341,6 +365,7 @@ def _record(urn: str, reg: Any, request: Any) -> Resource:
         type=typ,
         name=name,
         urn=urn,
+        id=reg.id or "",
         custom=custom,
         inputs=inputs,
         outputs=outputs,

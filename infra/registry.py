@@ -62,7 +62,6 @@ class ArtifactRepository(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ArtifactRepositoryArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        super().__init__("emergence:registry:ArtifactRepository", name, None, opts)
         if not _REPOSITORY_ID.match(args.repository_id):
             raise ValueError(f"ArtifactRepository: bad repository id {args.repository_id!r}")
         if args.images_to_keep < args.revisions_to_keep:
@@ -72,6 +71,7 @@ class ArtifactRepository(pulumi.ComponentResource):
             )
         if args.untagged_max_age_days < 1:
             raise ValueError("ArtifactRepository: untagged_max_age_days must be at least 1")
+        super().__init__("emergence:registry:ArtifactRepository", name, None, opts)
         self.repository = gcp.artifactregistry.Repository(
             f"{name}-repository",
             project=args.project,

@@ -36,11 +36,11 @@ class SmtpSecret(pulumi.ComponentResource):
     accessor: gcp.secretmanager.SecretIamMember
 
     def __init__(self, name: str, args: SmtpSecretArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("emergence:secrets:SmtpSecret", name, None, opts)
         if not _SECRET_ID.match(args.secret_id):
             raise ValueError(f"SmtpSecret: bad secret id {args.secret_id!r}")
         if not isinstance(args.value, pulumi.Output):
             raise TypeError("SmtpSecret: the value must be a secret pulumi.Output, never a str")
+        super().__init__("emergence:secrets:SmtpSecret", name, None, opts)
         child = child_options(self, opts)
         self.secret = gcp.secretmanager.Secret(
             f"{name}-secret",

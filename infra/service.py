@@ -88,13 +88,13 @@ class AppService(pulumi.ComponentResource):
     latest_created_revision: pulumi.Output[str]
 
     def __init__(self, name: str, args: AppServiceArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("emergence:service:AppService", name, None, opts)
         s = args.settings
         validate_env(args.env, args.secret_env)
         if args.rollback_revision and not args.rollback_revision.startswith(f"{s.name}-"):
             raise ValueError(
                 f"AppService: {args.rollback_revision!r} is not a revision of {s.name!r}"
             )
+        super().__init__("emergence:service:AppService", name, None, opts)
         image = pulumi.Output.from_input(args.image).apply(_require_digest)
         envs = [
             gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(name=k, value=v)
