@@ -10,7 +10,16 @@ from infra.build_spec import build_spec
 from infra.config import PROJECT_DIR, load_settings
 
 settings = load_settings()  # validated: a bad setting stops here, before any resource exists
-tag = gitinfo.image_tag(gitinfo.read_git_info(PROJECT_DIR))
+git = gitinfo.read_git_info(PROJECT_DIR, settings.default_branch)
+gate = gitinfo.check_deploy_source(
+    git,
+    stack=settings.stack,
+    allow_dirty_deploy=settings.allow_dirty_deploy,
+    default_branch=settings.default_branch,
+    git_failure="" if git else gitinfo.git_failure(PROJECT_DIR),
+)
+gitinfo.enforce(gate, dry_run=pulumi.runtime.is_dry_run())  # `up` refused here: nothing touched
+tag = gitinfo.image_tag(git)
 
 enabled = apis.ProjectApis("apis", apis.ProjectApisArgs(project=settings.project))
 after_apis = pulumi.ResourceOptions(depends_on=enabled.services)
@@ -90,3 +99,4 @@ pulumi.export("imageDigest", app_image.repo_digest)
 pulumi.export("secretId", smtp_secret.secret.secret_id if smtp_secret else None)
 pulumi.export("serviceAccountEmail", runtime.email)
 pulumi.export("trafficPinnedTo", settings.rollback_revision or "LATEST")
+pulumi.export("deploySource", gate.record())
