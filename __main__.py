@@ -5,7 +5,7 @@ Wiring only: every decision lives in infra/ (see DEVELOPERS.md, "Architecture an
 
 import pulumi
 
-from infra import apis, credentials, gitinfo, identity, image, registry, secrets, service
+from infra import adoption, apis, credentials, gitinfo, identity, image, registry, secrets, service
 from infra.build_spec import build_spec
 from infra.config import PROJECT_DIR, load_settings
 
@@ -20,6 +20,7 @@ gate = gitinfo.check_deploy_source(
 )
 gitinfo.enforce(gate, dry_run=pulumi.runtime.is_dry_run())  # `up` refused here: nothing touched
 tag = gitinfo.image_tag(git)
+adopt = adoption.import_ids(settings)  # adoptExisting: import the hand-made production
 
 enabled = apis.ProjectApis("apis", apis.ProjectApisArgs(project=settings.project))
 after_apis = pulumi.ResourceOptions(depends_on=enabled.services)
@@ -33,6 +34,7 @@ repository = registry.ArtifactRepository(
         images_to_keep=settings.registry.images_to_keep,
         revisions_to_keep=settings.retention.revisions_to_keep,
         untagged_max_age_days=settings.registry.untagged_max_age_days,
+        import_id=adopt.repository,
     ),
     opts=after_apis,
 )
@@ -56,6 +58,7 @@ if settings.smtp.password is not None:
             project=settings.project,
             value=settings.smtp.password,
             accessor_member=runtime.member,
+            import_id=adopt.secret,
         ),
         opts=after_apis,
     )
@@ -88,6 +91,8 @@ app = service.AppService(
         env=settings.smtp.env(),
         secret_env=secret_env,
         rollback_revision=settings.rollback_revision,
+        import_id=adopt.service,
+        invoker_import_id=adopt.invoker,
     ),
     opts=pulumi.ResourceOptions(depends_on=service_needs),
 )

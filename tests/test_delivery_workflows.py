@@ -391,3 +391,11 @@ def test_files_the_workflows_create_are_ignored_by_git(tmp_path):
         check=True,
     )
     assert proc.stdout.splitlines() == ["?? .gitignore"]
+
+
+def test_the_url_the_deploy_verifies_is_a_stack_output_of_the_program(deploy, prod):
+    text = DEPLOY.read_text(encoding="utf-8")
+    names = set(re.findall(r"steps\.up\.outputs\.(\w+)", text))
+    assert names == {"serviceUrl"}
+    assert prod.outputs["serviceUrl"].startswith("https://")
+    assert "serviceUrl" not in prod.secret_outputs  # a secret output would be masked as ***
