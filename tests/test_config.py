@@ -116,3 +116,46 @@ def test_all_problems_are_reported_together():
         build_settings("prod", {"gcp:project": "X", "gcp:region": "mars-1"})
     assert {"gcp:project", "gcp:region"} <= set(err.value.keys)
     assert "nothing was changed" in str(err.value)
+
+
+def test_readme_settings_table_lists_every_key_with_its_default():
+    readme = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+    for key in KEYS:
+        rows = [line for line in readme.splitlines() if line.startswith(f"| `{key.name}` |")]
+        assert len(rows) == 1, f"README settings table: no single row for {key.name}"
+        if key.default not in (None, "", [], ()):
+            shown = str(key.default).lower() if isinstance(key.default, bool) else key.default
+            if isinstance(shown, list):
+                shown = ", ".join(shown)
+            assert f"`{shown}`" in rows[0], f"README shows another default for {key.name}"
+
+
+def _pulumi_accepts(type_name: str, value: object) -> bool:
+    """The Pulumi CLI's check of a stack value against its declared type (ValidateConfigValue
+    in sdk/go/common/workspace/project.go): strings that parse are accepted for integers and
+    booleans, as `pulumi config set` writes them."""
+    if type_name == "string":
+        return isinstance(value, str)
+    if type_name == "integer":
+        if isinstance(value, bool):
+            return False
+        if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+            return True
+        return isinstance(value, str) and value.lstrip("+-").isdigit()
+    if type_name == "boolean":
+        return isinstance(value, bool) or value in ("true", "false")
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def test_prod_values_pass_the_pulumi_clis_type_check():
+    for name, value in PROD_YAML["config"].items():
+        namespace, short = name.split(":", 1)
+        if namespace != PROJECT:
+            continue
+        assert _pulumi_accepts(KEYS_BY_NAME[short].type, value), f"{name}: {value!r}"
+
+
+@pytest.mark.parametrize("key", KEYS, ids=lambda k: k.name)
+def test_defaults_pass_the_pulumi_clis_type_check(key):
+    if key.default is not None:
+        assert _pulumi_accepts(key.type, key.default)
