@@ -399,3 +399,21 @@ def test_the_url_the_deploy_verifies_is_a_stack_output_of_the_program(deploy, pr
     assert names == {"serviceUrl"}
     assert prod.outputs["serviceUrl"].startswith("https://")
     assert "serviceUrl" not in prod.secret_outputs  # a secret output would be masked as ***
+
+
+def test_every_repository_variable_the_workflows_use_is_documented():
+    used = set()
+    for path in (PREVIEW, DEPLOY):
+        used |= set(re.findall(r"vars\.(\w+)", path.read_text(encoding="utf-8")))
+    assert used == {
+        "GCP_WORKLOAD_IDENTITY_PROVIDER",
+        "GCP_PREVIEW_SERVICE_ACCOUNT",
+        "GCP_DEPLOY_SERVICE_ACCOUNT",
+        "PULUMI_STATE_BUCKET",
+        "PULUMI_SECRETS_PROVIDER",
+    }
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    delivery = readme[readme.index("## Delivery") :]
+    for name in used:
+        assert f"| `{name}` |" in delivery, f"README Delivery table lacks {name}"
+        assert f"gh variable set {name} " in delivery, f"README setup never sets {name}"
