@@ -5,7 +5,18 @@ Wiring only: every decision lives in infra/ (see DEVELOPERS.md, "Architecture an
 
 import pulumi
 
-from infra import adoption, apis, credentials, gitinfo, identity, image, registry, secrets, service
+from infra import (
+    adoption,
+    apis,
+    credentials,
+    gitinfo,
+    identity,
+    image,
+    registry,
+    secrets,
+    service,
+    verification,
+)
 from infra.build_spec import build_spec
 from infra.config import PROJECT_DIR, load_settings
 
@@ -97,6 +108,18 @@ app = service.AppService(
     opts=pulumi.ResourceOptions(depends_on=service_needs),
 )
 
+# The gate: checks the deployed service against the contract; a failure fails `pulumi up`.
+checked = verification.Verification(
+    "verify",
+    verification.VerificationArgs.from_settings(
+        settings,
+        service_url=app.uri,
+        revision=app.latest_ready_revision,
+        image_digest=app_image.repo_digest,
+    ),
+    opts=pulumi.ResourceOptions(depends_on=[app]),
+)
+
 pulumi.export("serviceUrl", app.uri)
 pulumi.export("latestReadyRevision", app.latest_ready_revision)
 pulumi.export("imageTag", tag)
@@ -105,3 +128,5 @@ pulumi.export("secretId", smtp_secret.secret.secret_id if smtp_secret else None)
 pulumi.export("serviceAccountEmail", runtime.email)
 pulumi.export("trafficPinnedTo", settings.rollback_revision or "LATEST")
 pulumi.export("deploySource", gate.record())
+pulumi.export("verifyDeployment", checked.enabled)
+pulumi.export("deploymentCheck", checked.summary)
