@@ -269,7 +269,7 @@ RUNTIME_ACCOUNT = "emergence-runtime@emergence-469005.iam.gserviceaccount.com"
 GCP_PROVIDER = {"project": "emergence-469005", "region": "europe-west1"}
 SERVICE_V2 = "gcp:cloudrunv2/service:Service"
 SERVICE_V1 = "gcp:cloudrun/service:Service"
-RETENTION_TYPE = "pulumi-python:dynamic:Resource"
+RETENTION_TYPE = "pulumi-python:dynamic/retention:RevisionRetention"  # infra/retention.py
 
 
 def service_props() -> dict[str, Any]:
@@ -324,12 +324,17 @@ def compliant_stack(stack: str = "prod") -> list[Res]:
         gcp(SERVICE_V2, "emergence-app-service", service_props()),
         Res(
             RETENTION_TYPE,
-            "emergence-app-retention",
+            "retention-revisions",
             {
-                "kind": "emergence:revision-retention",
-                "revisionsToKeep": 3,
-                "service": "emergence-app",
+                "project": "emergence-469005",
                 "location": "europe-west1",
+                "service": "emergence-app",
+                "revisionsToKeep": 3,
+                "dryRun": False,
+                "pinnedRevision": "",
+                "latestRevision": "emergence-app-00042-abc",
+                "imageDigest": f"{REGISTRY_PATH}@{DIGEST}",
+                "operationTimeoutSeconds": 300,
                 "__provider": secret("<pickled provider>"),
             },
             stack=stack,

@@ -176,15 +176,25 @@ def test_revision_retention_out_of_range(value, message):
     assert any(message in m for m in report.messages("revision-retention"))
 
 
+GENERIC_DYNAMIC = "pulumi-python:dynamic:Resource"
+
+
+def _retype(stack: list[Res], type_: str, **props: Any) -> None:
+    resource = find(stack, RETENTION_TYPE)
+    resource.type = type_
+    resource.props.update(props)
+
+
 @pytest.mark.parametrize(
     "mutate",
     [
         lambda s: s.remove(find(s, RETENTION_TYPE)),
-        lambda s: retention(s).update(kind="something-else"),
-        # Only a dynamic resource is the retention: a component with the same inputs is not.
-        lambda s: setattr(find(s, RETENTION_TYPE), "type", "emergence:retention:Retention"),
+        lambda s: _retype(s, GENERIC_DYNAMIC),
+        lambda s: _retype(s, GENERIC_DYNAMIC, kind="something-else"),
+        # Only a dynamic resource is the retention: a component with the marker is not.
+        lambda s: _retype(s, "emergence:retention:Retention", kind="emergence:revision-retention"),
     ],
-    ids=["removed", "other-kind", "not-dynamic"],
+    ids=["removed", "unmarked-dynamic", "other-kind", "marked-component"],
 )
 def test_revision_retention_missing(mutate):
     stack = compliant_stack()
@@ -192,6 +202,15 @@ def test_revision_retention_missing(mutate):
     report = Pack().preview(stack)
     assert report.violated == {"revision-retention"}
     assert any("no revision retention" in m for m in report.messages("revision-retention"))
+
+
+@pytest.mark.parametrize("type_", [GENERIC_DYNAMIC, "pulumi-nodejs:dynamic:Resource"])
+def test_revision_retention_recognised_by_its_kind(type_):
+    check(lambda s: _retype(s, type_, kind="emergence:revision-retention"), set())
+    check(
+        lambda s: _retype(s, type_, kind="emergence:revision-retention", revisionsToKeep=4),
+        {"revision-retention", "registry-cleanup-keeps-revisions"},
+    )
 
 
 @pytest.mark.parametrize("kept", [1, 2, 3])

@@ -92,7 +92,6 @@ def test_the_unknown_sweep_reaches_every_judged_property():
             "revisionsToKeep",
             {"revision-retention", "registry-cleanup-keeps-revisions"},
         ),
-        (RETENTION_TYPE, "kind", {"revision-retention", "registry-cleanup-keeps-revisions"}),
         ("docker:index/image:Image", "build.platform", {"image-linux-amd64"}),
     ],
 )
@@ -102,6 +101,16 @@ def test_a_check_that_meets_an_unknown_says_it_waits_for_up(type_, path, policie
     report = Pack().preview(stack)
     assert report.violated == set()
     assert report.unknown_notes == policies
+
+
+def test_an_unknown_kind_on_a_dynamic_resource_is_not_a_missing_retention():
+    stack = copy.deepcopy(STACK)
+    retention = find(stack, RETENTION_TYPE)
+    retention.type = "pulumi-python:dynamic:Resource"
+    retention.props["kind"] = UNKNOWN
+    report = Pack().analyze_stack(stack)
+    assert report.violated == set()
+    assert report.unknown_notes == {"revision-retention", "registry-cleanup-keeps-revisions"}
 
 
 @pytest.mark.parametrize(

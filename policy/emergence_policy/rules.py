@@ -50,9 +50,12 @@ REPOSITORY = "gcp:artifactregistry/repository:Repository"
 DOCKER_IMAGE = "docker:index/image:Image"
 DOCKER_BUILD_IMAGE = "docker-build:index:Image"
 
-# The revision retention is a dynamic resource recognised by its inputs (agreed with its owner):
-# `kind` is this marker and `revisionsToKeep` the number of Cloud Run revisions it keeps.
+# The revision retention is a Pulumi dynamic resource: infra/retention.py's RevisionRetention
+# (type below), or any dynamic resource whose input `kind` is RETENTION_KIND. Its input (and
+# echoed output) `revisionsToKeep` is the number of Cloud Run revisions it keeps.
+RETENTION_TYPE = "pulumi-python:dynamic/retention:RevisionRetention"
 RETENTION_KIND = "emergence:revision-retention"
+DYNAMIC_PACKAGES = frozenset({"pulumi-python", "pulumi-nodejs"})
 
 REQUIRED_PLATFORM = "linux/amd64"
 BASIC_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
@@ -156,8 +159,15 @@ def _services(args: StackValidationArgs) -> list[PolicyResource]:
 
 
 def _is_retention(resource: PolicyResource) -> bool:
-    """Raises UnknownValueError when a dynamic resource's `kind` is not known yet."""
-    if not resource.resource_type.endswith(":dynamic:Resource"):
+    """Whether `resource` is the revision retention; raises UnknownValueError if `kind` is unknown.
+
+    The retention is a Pulumi dynamic resource (`pulumi-python:dynamic...`): the one whose type
+    is RETENTION_TYPE, or any dynamic resource whose input `kind` is RETENTION_KIND.
+    """
+    if resource.resource_type == RETENTION_TYPE:
+        return True
+    package = resource.resource_type.split(":", 1)[0]
+    if package not in DYNAMIC_PACKAGES or _module_and_name(resource.resource_type)[0] != "dynamic":
         return False
     return get(resource.props, "kind") == RETENTION_KIND
 
@@ -233,8 +243,8 @@ def validate_revision_retention(
                 )
     if found == 0 and unknowns.first is None:
         report_violation(
-            "The stack has no revision retention (a dynamic resource with "
-            f"kind={RETENTION_KIND!r}), so old Cloud Run revisions pile up.",
+            f"The stack has no revision retention ({RETENTION_TYPE}, or a dynamic resource "
+            f"with kind={RETENTION_KIND!r}), so old Cloud Run revisions pile up.",
             None,
         )
     unknowns.raise_first()
