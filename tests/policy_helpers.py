@@ -57,10 +57,13 @@ class Res:
     stack: str = "prod"
     protect: bool = False
     provider_props: dict[str, Any] | None = None
+    # What stack policies see: the resource's state (outputs); its inputs when None.
+    state: dict[str, Any] | None = None
+    urn: str = ""
 
-    @property
-    def urn(self) -> str:
-        return f"urn:pulumi:{self.stack}::{PROJECT}::{self.type}::{self.name}"
+    def __post_init__(self) -> None:
+        if not self.urn:
+            self.urn = f"urn:pulumi:{self.stack}::{PROJECT}::{self.type}::{self.name}"
 
     def _provider(self) -> proto.AnalyzerProviderResource | None:
         if self.provider_props is None:
@@ -86,7 +89,7 @@ class Res:
     def stack_resource(self) -> proto.AnalyzerResource:
         return proto.AnalyzerResource(
             type=self.type,
-            properties=_struct(self.props),
+            properties=_struct(self.props if self.state is None else self.state),
             urn=self.urn,
             name=self.name,
             options=proto.AnalyzerResourceOptions(protect=self.protect),

@@ -223,7 +223,7 @@ def test_the_pack_answers_the_engine_over_grpc(pack_python):
             assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [
                 ("image-by-digest", proto.MANDATORY)
             ]
-            stack.append(replace(service, name="emergence-app-second"))
+            stack.append(replace(service, name="emergence-app-second", urn=""))
             request = proto.AnalyzeStackRequest(resources=[r.stack_resource() for r in stack])
             names = {d.policyName for d in stub.AnalyzeStack(request, timeout=30).diagnostics}
             assert names == {"single-cloud-run-service"}
