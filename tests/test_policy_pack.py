@@ -230,3 +230,50 @@ def test_the_pack_answers_the_engine_over_grpc(pack_python):
     finally:
         process.terminate()
         process.communicate(timeout=30)
+
+
+# --- the README's account of the pack -------------------------------------------------------------
+
+
+def _readme_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("\n## Policy pack\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def test_the_readme_table_lists_every_policy_with_its_level_and_existing_tests():
+    from tests.test_policy_program import MUTATION_POLICY
+
+    policies_table = _readme_section().split("\n### Policies\n", 1)[1]
+    table = {}
+    for row in (line for line in policies_table.splitlines() if line.startswith("| `")):
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        table[cells[0].strip("`")] = cells
+    assert list(table) == [p.name for p in POLICIES]
+    for policy in POLICIES:
+        _, kind, level, checks, tests = table[policy.name]
+        assert level == policy.enforcement_level.value
+        assert kind == ("stack" if isinstance(policy, StackValidationPolicy) else "resource")
+        assert checks
+        refs = re.findall(r"`(test_policy_\w+\.py)::(\w+)(?:\[([\w-]+)\])?`", tests)
+        files = {file for file, _, _ in refs}
+        assert files == {"test_policy_rules.py", "test_policy_program.py"}, policy.name
+        for file, function, param in refs:
+            tree = ast.parse((ROOT / "tests" / file).read_text())
+            functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+            assert function in functions, f"{file}::{function} (README, {policy.name})"
+            if param:
+                assert MUTATION_POLICY.get(param) == policy.name, f"[{param}] for {policy.name}"
+
+
+def test_the_readme_config_example_is_the_committed_file_and_valid():
+    blocks = re.findall(r"```json\n(.*?)```", _readme_section(), re.S)
+    assert len(blocks) == 1
+    example = json.loads(blocks[0])
+    assert example == json.loads((POLICY_DIR / "prod.config.json").read_text())
+    reconcile_config(policy_infos(), example)  # raises ConfigError if the CLI would refuse it
+    for line in _readme_section().splitlines():
+        if line.startswith("| `") and line.count("|") == 6 and "` | `" in line:
+            policy, setting = (c.strip().strip("`") for c in line.strip("|").split("|")[:2])
+            assert setting in example[policy], line

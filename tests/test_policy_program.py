@@ -288,14 +288,13 @@ MUTATIONS: list[tuple[Mutation, str, dict[str, Any] | None]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("mutate", "policy", "config"),
-    MUTATIONS,
-    ids=[
-        m.__name__ if m.__name__ != "<lambda>" else "public-app-not-allowed"
-        for m, _, _ in MUTATIONS
-    ],
-)
+MUTATION_IDS = [
+    m.__name__ if m.__name__ != "<lambda>" else "public-app-not-allowed" for m, _, _ in MUTATIONS
+]
+MUTATION_POLICY = {id_: policy for id_, (_, policy, _) in zip(MUTATION_IDS, MUTATIONS, strict=True)}
+
+
+@pytest.mark.parametrize(("mutate", "policy", "config"), MUTATIONS, ids=MUTATION_IDS)
 def test_each_broken_rule_is_caught_by_its_policy_alone(prod, mutate, policy, config):
     stack = program_stack(prod)
     mutate(stack)
