@@ -97,7 +97,7 @@ def _module_and_name(resource_type: str) -> tuple[str, str]:
 
 
 def _iam_kind(resource_type: str) -> str | None:
-    """ "member", "binding" or "policy" for a Google IAM grant resource, else None."""
+    """The kind of Google IAM grant a resource type is: "member", "binding", "policy" or None."""
     if not resource_type.startswith("gcp:"):
         return None
     name = _module_and_name(resource_type)[1].lower()
