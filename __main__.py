@@ -5,7 +5,17 @@ Wiring only: every decision lives in infra/ (see DEVELOPERS.md, "Architecture an
 
 import pulumi
 
-from infra import apis, credentials, gitinfo, identity, image, registry, secrets, service
+from infra import (
+    apis,
+    credentials,
+    gitinfo,
+    identity,
+    image,
+    registry,
+    secrets,
+    service,
+    verification,
+)
 from infra.build_spec import build_spec
 from infra.config import PROJECT_DIR, load_settings
 
@@ -83,6 +93,18 @@ app = service.AppService(
     opts=pulumi.ResourceOptions(depends_on=service_needs),
 )
 
+# The gate: checks the deployed service against the contract; a failure fails `pulumi up`.
+checked = verification.Verification(
+    "verify",
+    verification.VerificationArgs.from_settings(
+        settings,
+        service_url=app.uri,
+        revision=app.latest_ready_revision,
+        image_digest=app_image.repo_digest,
+    ),
+    opts=pulumi.ResourceOptions(depends_on=[app]),
+)
+
 pulumi.export("serviceUrl", app.uri)
 pulumi.export("latestReadyRevision", app.latest_ready_revision)
 pulumi.export("imageTag", tag)
@@ -90,3 +112,5 @@ pulumi.export("imageDigest", app_image.repo_digest)
 pulumi.export("secretId", smtp_secret.secret.secret_id if smtp_secret else None)
 pulumi.export("serviceAccountEmail", runtime.email)
 pulumi.export("trafficPinnedTo", settings.rollback_revision or "LATEST")
+pulumi.export("verifyDeployment", checked.enabled)
+pulumi.export("deploymentCheck", checked.summary)

@@ -18,6 +18,7 @@ import sys
 
 COMMANDS: dict[str, str] = {
     "plan": "infra.cli_plan",
+    "verify": "infra.cli_verify",
 }
 
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import pulumi
 
+from infra.verify_rules import DEFAULT_CHECK_LINES, CheckSpecError, parse_checks
+
 PROJECT = "emergence-cloudrun"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -148,6 +150,19 @@ KEYS: tuple[Key, ...] = (
         "Pin 100% of traffic to this revision (empty: the latest revision serves).",
     ),
     _k("verifyDeployment", "boolean", True, "Run the post-deploy checks; a failure fails `up`."),
+    _k(
+        "verifyChecks",
+        "array",
+        list(DEFAULT_CHECK_LINES),
+        "Post-deploy HTTP checks, one line each: '<name> <path> <status> [any|json|html|"
+        "prometheus] [<field>=<value>]' (the defaults are the service contract).",
+    ),
+    _k(
+        "verifyAllowedServices",
+        "array",
+        [],
+        "Other Cloud Run services allowed in the region; any other one fails the gate.",
+    ),
     _k("monitoringEnabled", "boolean", True, "Declare uptime check, alerts, metrics, dashboard."),
     _k("allowDirtyDeploy", "boolean", False, "Emergency override of the clean-tree gate."),
     _k("adoptExisting", "boolean", False, "Import the hand-made production resources."),
@@ -263,6 +278,8 @@ class Settings:
     retention: RetentionSettings
     rollback_revision: str | None
     verify_deployment: bool
+    verify_checks: tuple[str, ...]
+    verify_allowed_services: tuple[str, ...]
     monitoring_enabled: bool
     allow_dirty_deploy: bool
     adopt_existing: bool
@@ -550,6 +567,8 @@ def build_settings(
             "with pulumi config rm emergence-cloudrun:rollbackRevision",
         )
 
+    verify_checks, allowed_services = _verification(r, name)
+
     settings = Settings(
         stack=stack,
         project=project,
@@ -561,6 +580,8 @@ def build_settings(
         retention=RetentionSettings(keep, r.boolean("retentionDryRun")),
         rollback_revision=rollback,
         verify_deployment=r.boolean("verifyDeployment"),
+        verify_checks=verify_checks,
+        verify_allowed_services=allowed_services,
         monitoring_enabled=r.boolean("monitoringEnabled"),
         allow_dirty_deploy=r.boolean("allowDirtyDeploy"),
         adopt_existing=r.boolean("adoptExisting"),
@@ -568,6 +589,24 @@ def build_settings(
     if r.problems:
         raise SettingsError(stack, r.problems)
     return settings
+
+
+def _verification(r: _Reader, service_name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    checks = r.string_list("verifyChecks")
+    full = KEYS_BY_NAME["verifyChecks"].full
+    try:
+        parse_checks(checks, key=full)
+    except CheckSpecError as exc:
+        r.problem("verifyChecks", str(exc).removeprefix(f"{full}: "))
+    allowed = r.string_list("verifyAllowedServices")
+    bad = [n for n in allowed if not _SERVICE_NAME.match(n) or n == service_name]
+    if bad:
+        r.problem(
+            "verifyAllowedServices",
+            f"{', '.join(map(repr, bad))}: not another Cloud Run service name. Fix: list only "
+            "the names of other services allowed in the region (not the service itself)",
+        )
+    return checks, allowed
 
 
 def _smtp(r: _Reader, password: Any) -> SmtpSettings:
