@@ -44,8 +44,14 @@ if [ -n "$venv" ]; then
     *) target=$pack/$venv ;;
   esac
   [ -x "$target/bin/python" ] || python3 -m venv "$target"
-  echo "policy-venv: installing $pack/requirements.txt into $target" >&2
-  "$target/bin/python" -m pip install --quiet -r "$pack/requirements.txt"
+  # Reinstall only when the requirements changed since the last run.
+  stamp=$target/.requirements.sha256
+  want=$(sha256sum "$pack/requirements.txt" | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+    echo "policy-venv: installing $pack/requirements.txt into $target" >&2
+    "$target/bin/python" -m pip install --quiet -r "$pack/requirements.txt"
+    echo "$want" >"$stamp"
+  fi
 else
   echo "policy-venv: $pack/PulumiPolicy.yaml names no virtualenv; installing into $(command -v python3)" >&2
   python3 -m pip install --quiet -r "$pack/requirements.txt"
