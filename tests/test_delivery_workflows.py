@@ -246,6 +246,9 @@ def test_pulumi_step(path, command):
     assert args["command"] == command
     assert args["stack-name"] == "prod"
     assert args["policyPacks"] == "policy"
+    # The pack's settings for this project (public access allowed, region, revisions).
+    assert args["policyPackConfigs"] == "policy/prod.config.json"
+    assert (PROJECT_ROOT / args["policyPackConfigs"]).is_file()
     assert args["cloud-url"] == "gs://${{ vars.PULUMI_STATE_BUCKET }}"
     assert args["secrets-provider"] == "${{ vars.PULUMI_SECRETS_PROVIDER }}"
     assert args["pulumi-version-file"] == ".pulumi.version"
