@@ -55,6 +55,7 @@ _HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 _REPOSITORY_ID = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 _IMAGE_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
 _ROLE = re.compile(r"^roles/[A-Za-z0-9_.]+$")
+_BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<![./])$")
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,12 @@ KEYS: tuple[Key, ...] = (
     ),
     _k("monitoringEnabled", "boolean", True, "Declare uptime check, alerts, metrics, dashboard."),
     _k("allowDirtyDeploy", "boolean", False, "Emergency override of the clean-tree gate."),
+    _k(
+        "defaultBranch",
+        "string",
+        "main",
+        "Branch whose commits stack prod deploys (the clean-tree gate checks origin/<branch>).",
+    ),
     _k("adoptExisting", "boolean", False, "Import the hand-made production resources."),
 )
 
@@ -282,6 +289,7 @@ class Settings:
     verify_allowed_services: tuple[str, ...]
     monitoring_enabled: bool
     allow_dirty_deploy: bool
+    default_branch: str
     adopt_existing: bool
 
     @property
@@ -567,6 +575,14 @@ def build_settings(
             "with pulumi config rm emergence-cloudrun:rollbackRevision",
         )
 
+    default_branch = r.string("defaultBranch")
+    if not _BRANCH.match(default_branch) or default_branch.endswith(".lock"):
+        r.problem(
+            "defaultBranch",
+            f"{default_branch!r} is not a git branch name. "
+            "Fix: pulumi config set emergence-cloudrun:defaultBranch main",
+        )
+
     verify_checks, allowed_services = _verification(r, name)
 
     settings = Settings(
@@ -584,6 +600,7 @@ def build_settings(
         verify_allowed_services=allowed_services,
         monitoring_enabled=r.boolean("monitoringEnabled"),
         allow_dirty_deploy=r.boolean("allowDirtyDeploy"),
+        default_branch=default_branch,
         adopt_existing=r.boolean("adoptExisting"),
     )
     if r.problems:
