@@ -13,6 +13,8 @@ from infra import (
     identity,
     image,
     registry,
+    retention,
+    rollback,
     secrets,
     service,
     verification,
@@ -21,6 +23,7 @@ from infra.build_spec import build_spec
 from infra.config import PROJECT_DIR, load_settings
 
 settings = load_settings()  # validated: a bad setting stops here, before any resource exists
+rollback.check_rollback_target(settings)  # a pinned revision must exist, be Ready, be ours
 git = gitinfo.read_git_info(PROJECT_DIR, settings.default_branch)
 gate = gitinfo.check_deploy_source(
     git,
@@ -120,6 +123,18 @@ checked = verification.Verification(
     opts=pulumi.ResourceOptions(depends_on=[app]),
 )
 
+# After the gate: keep the newest ready revisions (and the rollback target), delete the rest.
+pruned = retention.Retention(
+    "retention",
+    retention.RetentionArgs.from_settings(
+        settings,
+        service_name=app.service.name,
+        latest_revision=app.latest_ready_revision,
+        image_digest=app_image.repo_digest,
+    ),
+    opts=pulumi.ResourceOptions(depends_on=[app, checked]),
+)
+
 pulumi.export("serviceUrl", app.uri)
 pulumi.export("latestReadyRevision", app.latest_ready_revision)
 pulumi.export("imageTag", tag)
@@ -130,3 +145,4 @@ pulumi.export("trafficPinnedTo", settings.rollback_revision or "LATEST")
 pulumi.export("deploySource", gate.record())
 pulumi.export("verifyDeployment", checked.enabled)
 pulumi.export("deploymentCheck", checked.summary)
+pulumi.export("revisionRetention", pruned.summary)

@@ -19,6 +19,7 @@ import sys
 COMMANDS: dict[str, str] = {
     "plan": "infra.cli_plan",
     "adopt": "infra.cli_adopt",
+    "revisions": "infra.cli_revisions",
     "verify": "infra.cli_verify",
 }
 

@@ -407,7 +407,8 @@ def test_program_in_preview_gives_the_gate_unknown_revision_and_url(prod_preview
     assert prod_preview.outputs["deploymentCheck"] is UNKNOWN
 
 
-def test_program_passes_rollback_allowed_services_and_added_checks():
+def test_program_passes_rollback_allowed_services_and_added_checks(fake_cloud_run):
+    fake_cloud_run.deploy("emergence-app", revision_id="emergence-app-00041-xyz")  # pre-check
     checks = [*DEFAULT_CHECK_LINES, "version /api/version 200 json"]
     ev = evaluate(
         "prod",
