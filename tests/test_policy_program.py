@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from infra.config import load_stack_settings
 from infra.mockrun import UNKNOWN as MOCK_UNKNOWN
 from infra.mockrun import Evaluation, stack_config
 from tests.conftest import TEST_SMTP_PASSWORD
@@ -55,28 +54,6 @@ def _get(props: dict[str, Any], path: str) -> Any:
     return node
 
 
-def _retention_stand_in(ev: Evaluation) -> Res:
-    """Until the program registers its revision retention (issue 6), a stand-in of that shape.
-
-    Inputs as infra/retention.py's RevisionRetention declares them, from the program's own
-    service and settings; the stand-in is only used when the program has no retention.
-    """
-    service = ev.one(SERVICE_V2)
-    keep = load_stack_settings(ev.stack, supplied_secrets=["smtpPassword"]).retention
-    props = {
-        "project": service.inputs["project"],
-        "location": service.inputs["location"],
-        "service": service.inputs["name"],
-        "revisionsToKeep": keep.revisions_to_keep,
-        "dryRun": False,
-        "pinnedRevision": "",
-        "latestRevision": service.outputs.get("latestReadyRevision", MOCK_UNKNOWN),
-        "imageDigest": service.inputs["template"]["containers"][0]["image"],
-        "operationTimeoutSeconds": 300,
-    }
-    return Res(RETENTION_TYPE, "retention-revisions", _wire(props), stack=ev.stack)
-
-
 def program_resources(ev: Evaluation) -> list[Res]:
     """What the program registered, as the engine would describe it to the pack."""
     values, _, _ = stack_config(ev.stack)
@@ -103,8 +80,8 @@ def program_resources(ev: Evaluation) -> list[Res]:
 
 def program_stack(ev: Evaluation) -> list[Res]:
     resources = program_resources(ev)
-    if not any(r.type == RETENTION_TYPE for r in resources):
-        resources.append(_retention_stand_in(ev))
+    # The program declares its own revision retention: the pack must find it, not a stand-in.
+    assert any(r.type == RETENTION_TYPE for r in resources), "the program has no retention"
     return resources
 
 
