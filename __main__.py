@@ -6,6 +6,7 @@ Wiring only: every decision lives in infra/ (see DEVELOPERS.md, "Architecture an
 import pulumi
 
 from infra import (
+    adoption,
     apis,
     credentials,
     gitinfo,
@@ -13,14 +14,28 @@ from infra import (
     image,
     monitoring,
     registry,
+    retention,
+    rollback,
     secrets,
     service,
+    verification,
 )
 from infra.build_spec import build_spec
 from infra.config import PROJECT_DIR, load_settings
 
 settings = load_settings()  # validated: a bad setting stops here, before any resource exists
-tag = gitinfo.image_tag(gitinfo.read_git_info(PROJECT_DIR))
+rollback.check_rollback_target(settings)  # a pinned revision must exist, be Ready, be ours
+git = gitinfo.read_git_info(PROJECT_DIR, settings.default_branch)
+gate = gitinfo.check_deploy_source(
+    git,
+    stack=settings.stack,
+    allow_dirty_deploy=settings.allow_dirty_deploy,
+    default_branch=settings.default_branch,
+    git_failure="" if git else gitinfo.git_failure(PROJECT_DIR),
+)
+gitinfo.enforce(gate, dry_run=pulumi.runtime.is_dry_run())  # `up` refused here: nothing touched
+tag = gitinfo.image_tag(git)
+adopt = adoption.import_ids(settings)  # adoptExisting: import the hand-made production
 
 enabled = apis.ProjectApis("apis", apis.ProjectApisArgs(project=settings.project))
 after_apis = pulumi.ResourceOptions(depends_on=enabled.services)
@@ -34,6 +49,7 @@ repository = registry.ArtifactRepository(
         images_to_keep=settings.registry.images_to_keep,
         revisions_to_keep=settings.retention.revisions_to_keep,
         untagged_max_age_days=settings.registry.untagged_max_age_days,
+        import_id=adopt.repository,
     ),
     opts=after_apis,
 )
@@ -57,6 +73,7 @@ if settings.smtp.password is not None:
             project=settings.project,
             value=settings.smtp.password,
             accessor_member=runtime.member,
+            import_id=adopt.secret,
         ),
         opts=after_apis,
     )
@@ -89,8 +106,34 @@ app = service.AppService(
         env=settings.smtp.env(),
         secret_env=secret_env,
         rollback_revision=settings.rollback_revision,
+        import_id=adopt.service,
+        invoker_import_id=adopt.invoker,
     ),
     opts=pulumi.ResourceOptions(depends_on=service_needs),
+)
+
+# The gate: checks the deployed service against the contract; a failure fails `pulumi up`.
+checked = verification.Verification(
+    "verify",
+    verification.VerificationArgs.from_settings(
+        settings,
+        service_url=app.uri,
+        revision=app.latest_ready_revision,
+        image_digest=app_image.repo_digest,
+    ),
+    opts=pulumi.ResourceOptions(depends_on=[app]),
+)
+
+# After the gate: keep the newest ready revisions (and the rollback target), delete the rest.
+pruned = retention.Retention(
+    "retention",
+    retention.RetentionArgs.from_settings(
+        settings,
+        service_name=app.service.name,
+        latest_revision=app.latest_ready_revision,
+        image_digest=app_image.repo_digest,
+    ),
+    opts=pulumi.ResourceOptions(depends_on=[app, checked]),
 )
 
 if settings.monitoring.enabled:
@@ -119,3 +162,7 @@ pulumi.export("imageDigest", app_image.repo_digest)
 pulumi.export("secretId", smtp_secret.secret.secret_id if smtp_secret else None)
 pulumi.export("serviceAccountEmail", runtime.email)
 pulumi.export("trafficPinnedTo", settings.rollback_revision or "LATEST")
+pulumi.export("deploySource", gate.record())
+pulumi.export("verifyDeployment", checked.enabled)
+pulumi.export("deploymentCheck", checked.summary)
+pulumi.export("revisionRetention", pruned.summary)

@@ -21,6 +21,8 @@ from typing import Any
 
 import pulumi
 
+from infra.verify_rules import DEFAULT_CHECK_LINES, CheckSpecError, parse_checks
+
 PROJECT = "emergence-cloudrun"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -53,6 +55,7 @@ _HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 _REPOSITORY_ID = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 _IMAGE_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
 _ROLE = re.compile(r"^roles/[A-Za-z0-9_.]+$")
+_BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<![./])$")
 
 
 @dataclass(frozen=True)
@@ -148,8 +151,27 @@ KEYS: tuple[Key, ...] = (
         "Pin 100% of traffic to this revision (empty: the latest revision serves).",
     ),
     _k("verifyDeployment", "boolean", True, "Run the post-deploy checks; a failure fails `up`."),
+    _k(
+        "verifyChecks",
+        "array",
+        list(DEFAULT_CHECK_LINES),
+        "Post-deploy HTTP checks, one line each: '<name> <path> <status> [any|json|html|"
+        "prometheus] [<field>=<value>]' (the defaults are the service contract).",
+    ),
+    _k(
+        "verifyAllowedServices",
+        "array",
+        [],
+        "Other Cloud Run services allowed in the region; any other one fails the gate.",
+    ),
     _k("monitoringEnabled", "boolean", True, "Declare uptime check, alerts, metrics, dashboard."),
     _k("allowDirtyDeploy", "boolean", False, "Emergency override of the clean-tree gate."),
+    _k(
+        "defaultBranch",
+        "string",
+        "main",
+        "Branch whose commits stack prod deploys (the clean-tree gate checks origin/<branch>).",
+    ),
     _k("adoptExisting", "boolean", False, "Import the hand-made production resources."),
     # monitoring (issue 9): alerts, uptime check
     _k(
@@ -332,8 +354,11 @@ class Settings:
     retention: RetentionSettings
     rollback_revision: str | None
     verify_deployment: bool
+    verify_checks: tuple[str, ...]
+    verify_allowed_services: tuple[str, ...]
     monitoring_enabled: bool
     allow_dirty_deploy: bool
+    default_branch: str
     adopt_existing: bool
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     phase2: Phase2Settings = field(default_factory=Phase2Settings)
@@ -621,6 +646,16 @@ def build_settings(
             "with pulumi config rm emergence-cloudrun:rollbackRevision",
         )
 
+    default_branch = r.string("defaultBranch")
+    if not _BRANCH.match(default_branch) or default_branch.endswith(".lock"):
+        r.problem(
+            "defaultBranch",
+            f"{default_branch!r} is not a git branch name. "
+            "Fix: pulumi config set emergence-cloudrun:defaultBranch main",
+        )
+
+    verify_checks, allowed_services = _verification(r, name)
+
     settings = Settings(
         stack=stack,
         project=project,
@@ -632,8 +667,11 @@ def build_settings(
         retention=RetentionSettings(keep, r.boolean("retentionDryRun")),
         rollback_revision=rollback,
         verify_deployment=r.boolean("verifyDeployment"),
+        verify_checks=verify_checks,
+        verify_allowed_services=allowed_services,
         monitoring_enabled=r.boolean("monitoringEnabled"),
         allow_dirty_deploy=r.boolean("allowDirtyDeploy"),
+        default_branch=default_branch,
         adopt_existing=r.boolean("adoptExisting"),
         monitoring=_monitoring(r),
         phase2=_phase2(r),
@@ -736,6 +774,24 @@ def load_report_settings(
     if r.problems:
         raise SettingsError(stack, r.problems)
     return project, name, phase2
+
+
+def _verification(r: _Reader, service_name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    checks = r.string_list("verifyChecks")
+    full = KEYS_BY_NAME["verifyChecks"].full
+    try:
+        parse_checks(checks, key=full)
+    except CheckSpecError as exc:
+        r.problem("verifyChecks", str(exc).removeprefix(f"{full}: "))
+    allowed = r.string_list("verifyAllowedServices")
+    bad = [n for n in allowed if not _SERVICE_NAME.match(n) or n == service_name]
+    if bad:
+        r.problem(
+            "verifyAllowedServices",
+            f"{', '.join(map(repr, bad))}: not another Cloud Run service name. Fix: list only "
+            "the names of other services allowed in the region (not the service itself)",
+        )
+    return checks, allowed
 
 
 def _smtp(r: _Reader, password: Any) -> SmtpSettings:

@@ -273,9 +273,9 @@ class GoogleApiClient:
         api_name: str = "Google API",
         timeout: tuple[float, float] | float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        rand: Callable[[], float] = random.random,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
+        rand: Callable[[], float] | None = None,
         session: requests.Session | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -283,9 +283,10 @@ class GoogleApiClient:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.loopback = is_loopback_url(self.base_url)
-        self._sleep = sleep
-        self._clock = clock
-        self._rand = rand
+        # Looked up now, not at import: tests may patch time.sleep for code that builds clients.
+        self._sleep = sleep or time.sleep
+        self._clock = clock or time.monotonic
+        self._rand = rand or random.random
         self._session = session
         self._lock = threading.Lock()
         self.request_count = 0

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.adoption import secret_import_id
 from infra.component import child_options
 
 ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"
@@ -21,6 +22,7 @@ class SmtpSecretArgs:
     value: pulumi.Input[str]  # must be a secret Output
     accessor_member: pulumi.Input[str]  # serviceAccount:<email>
     secret_id: str = SMTP_SECRET_ID
+    import_id: str | None = None  # adoption: import the existing secret (infra/adoption.py)
 
 
 class SmtpSecret(pulumi.ComponentResource):
@@ -41,6 +43,9 @@ class SmtpSecret(pulumi.ComponentResource):
         if not isinstance(args.value, pulumi.Output):
             raise TypeError("SmtpSecret: the value must be a secret pulumi.Output, never a str")
         super().__init__("emergence:secrets:SmtpSecret", name, None, opts)
+        expected = secret_import_id(args.project, args.secret_id)
+        if args.import_id is not None and args.import_id != expected:
+            raise ValueError(f"SmtpSecret: import id {args.import_id!r} is not {expected!r}")
         child = child_options(self, opts)
         self.secret = gcp.secretmanager.Secret(
             f"{name}-secret",
@@ -50,7 +55,7 @@ class SmtpSecret(pulumi.ComponentResource):
                 auto=gcp.secretmanager.SecretReplicationAutoArgs(),
             ),
             labels={"managed-by": "pulumi", "app": "emergence"},
-            opts=child,
+            opts=child_options(self, opts, import_=args.import_id),
         )
         self.version = gcp.secretmanager.SecretVersion(
             f"{name}-version",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.adoption import GCLOUD_MANAGED_SERVICE_FIELDS, iam_member_import_id, service_import_id
 from infra.component import child_options
 from infra.config import ServiceSettings
 
@@ -45,6 +46,9 @@ class AppServiceArgs:
     env: Mapping[str, str] = field(default_factory=dict)
     secret_env: Sequence[SecretEnv] = ()
     rollback_revision: str | None = None
+    # Adoption (infra/adoption.py): import the existing service / allUsers invoker binding.
+    import_id: str | None = None
+    invoker_import_id: str | None = None
 
 
 def traffic_targets(rollback_revision: str | None) -> list[dict[str, object]]:
@@ -75,6 +79,22 @@ def validate_env(env: Mapping[str, str], secret_env: Sequence[SecretEnv]) -> Non
             raise ValueError(f"AppService: pin {s.name} to a version number, not {s.version!r}")
 
 
+def _check_import_ids(args: AppServiceArgs) -> None:
+    """An import id must name the very service (and binding) this component declares."""
+    s = args.settings
+    service = service_import_id(args.project, args.region, s.name)
+    if args.import_id is not None and args.import_id != service:
+        raise ValueError(f"AppService: import id {args.import_id!r} is not {service!r}")
+    if args.invoker_import_id is not None:
+        if s.public_access != "allUsers":
+            raise ValueError("AppService: no allUsers invoker binding is declared to import")
+        member = iam_member_import_id(service, INVOKER_ROLE, "allUsers")
+        if args.invoker_import_id != member:
+            raise ValueError(
+                f"AppService: invoker import id {args.invoker_import_id!r} is not {member!r}"
+            )
+
+
 def _require_digest(image: str) -> str:
     if "@sha256:" not in image:
         raise ValueError(f"AppService: the image must be given by digest, got {image!r}")
@@ -95,6 +115,7 @@ class AppService(pulumi.ComponentResource):
                 f"AppService: {args.rollback_revision!r} is not a revision of {s.name!r}"
             )
         super().__init__("emergence:service:AppService", name, None, opts)
+        _check_import_ids(args)
         image = pulumi.Output.from_input(args.image).apply(_require_digest)
         envs = [
             gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(name=k, value=v)
@@ -171,6 +192,8 @@ class AppService(pulumi.ComponentResource):
                 self,
                 opts,
                 custom_timeouts=pulumi.CustomTimeouts(create="15m", update="15m", delete="10m"),
+                import_=args.import_id,
+                ignore_changes=list(GCLOUD_MANAGED_SERVICE_FIELDS),
             ),
         )
         self.invoker = None
@@ -182,7 +205,7 @@ class AppService(pulumi.ComponentResource):
                 name=self.service.name,
                 role=INVOKER_ROLE,
                 member="allUsers",
-                opts=child_options(self, opts),
+                opts=child_options(self, opts, import_=args.invoker_import_id),
             )
         self.uri = self.service.uri
         self.latest_ready_revision = self.service.latest_ready_revision

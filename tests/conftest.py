@@ -73,6 +73,9 @@ def prod_preview():
     return evaluate("prod", secrets={"smtpPassword": TEST_SMTP_PASSWORD}, preview=True)
 
 
+# --------------------------------------------------------------------------- fake Google APIs
+
+
 @pytest.fixture
 def fake_cloud_run(monkeypatch: pytest.MonkeyPatch):
     """A running fake Cloud Run Admin API (tests/fakes/cloud_run.py) with CLOUD_RUN_API_ENDPOINT

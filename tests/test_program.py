@@ -40,7 +40,10 @@ def test_all_traffic_goes_to_the_latest_revision(prod):
     assert traffics == [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}]
 
 
-def test_rollback_pins_all_traffic_to_one_revision():
+def test_rollback_pins_all_traffic_to_one_revision(fake_cloud_run):
+    # The program first checks through the Admin API that the target exists and is Ready.
+    fake_cloud_run.deploy("emergence-app", revision_id="emergence-app-00041-xyz")
+    fake_cloud_run.deploy("emergence-app")
     ev = evaluate(
         "prod",
         config={"rollbackRevision": "emergence-app-00041-xyz"},

@@ -51,6 +51,7 @@ Faults
     fake.fail_next(2, 503)                       # next 2 matching calls answer 503 UNAVAILABLE
     fake.fail_next(1, 429, retry_after="3")      # with a Retry-After header
     fake.fail_next(1, 500, method="DELETE", path_contains="00002")
+    fake.fail_next(1, 400, google_status="FAILED_PRECONDITION")   # any Google status
     fake.deny_deletes()                          # every DELETE: 403 PERMISSION_DENIED naming
                                                  # run.revisions.delete (ErrorInfo detail)
     fake.fail_delete("emergence-app-00002-abc", 500)     # that revision's deletes always fail
@@ -60,7 +61,8 @@ Faults
 
 Request log
 -----------
-    fake.calls                                   # [Call(method, path, query, body, status)]
+    fake.calls                                   # [Call(method, path, query, body, status,
+                                                 #       headers)], headers lower-cased
     fake.count("DELETE"), fake.count("GET", "/operations/"), fake.clear_log()
 """
 
@@ -142,6 +144,7 @@ class _Fault:
     method: str | None
     path_contains: str | None
     retry_after: str | None
+    google_status: str | None = None
 
 
 @dataclass
@@ -518,9 +521,14 @@ class FakeCloudRun:
         method: str | None = None,
         path_contains: str | None = None,
         retry_after: str | None = None,
+        google_status: str | None = None,
     ) -> None:
+        """The next `n` matching calls answer `status` (Google status name: `google_status`, or
+        the usual one for that HTTP status)."""
         with self._lock:
-            self._faults.append(_Fault(n, status, method, path_contains, retry_after))
+            self._faults.append(
+                _Fault(n, status, method, path_contains, retry_after, google_status)
+            )
 
     def deny_deletes(self, permission: str = "run.revisions.delete") -> None:
         with self._lock:
@@ -616,13 +624,18 @@ class FakeCloudRun:
                 continue
             fault.remaining -= 1
             names = {
+                400: "INVALID_ARGUMENT",
+                403: "PERMISSION_DENIED",
+                404: "NOT_FOUND",
+                409: "ABORTED",
                 429: "RESOURCE_EXHAUSTED",
                 500: "INTERNAL",
                 502: "UNAVAILABLE",
                 503: "UNAVAILABLE",
                 504: "DEADLINE_EXCEEDED",
             }
-            err = _Error(fault.status, names.get(fault.status, "UNKNOWN"), "injected fault")
+            status = fault.google_status or names.get(fault.status, "UNKNOWN")
+            err = _Error(fault.status, status, "injected fault")
             if fault.status == 429:
                 err.message = "Quota exceeded for quota metric 'Read requests' (injected)"
             if fault.retry_after is not None:
@@ -790,6 +803,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     owner: FakeCloudRun
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else headers and body wait on delayed ACKs (~40 ms a call)
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # keep test output clean; the fake keeps its own request log
