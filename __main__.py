@@ -12,6 +12,7 @@ from infra import (
     gitinfo,
     identity,
     image,
+    monitoring,
     registry,
     retention,
     rollback,
@@ -134,6 +135,25 @@ pruned = retention.Retention(
     ),
     opts=pulumi.ResourceOptions(depends_on=[app, checked]),
 )
+
+if settings.monitoring.enabled:
+    monitoring.Monitoring(
+        "monitoring",
+        monitoring.MonitoringArgs(
+            project=settings.project,
+            service_name=settings.service.name,
+            service_url=app.uri,
+            health_path=settings.service.startup_probe.path,
+            alert_emails=settings.monitoring.alert_emails,
+            uptime_period_seconds=settings.monitoring.uptime_period_seconds,
+            uptime_timeout_seconds=settings.monitoring.uptime_timeout_seconds,
+            error_ratio_threshold_percent=settings.monitoring.error_ratio_threshold_percent,
+            error_ratio_duration_seconds=settings.monitoring.error_ratio_duration_seconds,
+            phase2=settings.phase2,
+            authenticated=settings.service.public_access == "private",
+        ),
+        opts=after_apis,
+    )
 
 pulumi.export("serviceUrl", app.uri)
 pulumi.export("latestReadyRevision", app.latest_ready_revision)

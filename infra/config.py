@@ -173,6 +173,51 @@ KEYS: tuple[Key, ...] = (
         "Branch whose commits stack prod deploys (the clean-tree gate checks origin/<branch>).",
     ),
     _k("adoptExisting", "boolean", False, "Import the hand-made production resources."),
+    # monitoring (issue 9): alerts, uptime check
+    _k(
+        "alertEmails",
+        "array",
+        [],
+        "E-mail addresses notified by the alert policies (empty: alerts without notification).",
+    ),
+    _k("uptimeCheckPeriodSeconds", "integer", 300, "Uptime check period: 60, 300, 600 or 900 s."),
+    _k("uptimeCheckTimeoutSeconds", "integer", 10, "Uptime check timeout in seconds (1-60)."),
+    _k(
+        "errorRatioThresholdPercent",
+        "integer",
+        5,
+        "Alert when 5xx responses exceed this share of requests (1-100 %).",
+    ),
+    _k(
+        "errorRatioDurationSeconds",
+        "integer",
+        300,
+        "How long the 5xx ratio must stay above the threshold before alerting (0-3600 s).",
+    ),
+    # the Phase 2 report and dashboard (issue 9)
+    _k("phase2CacheHitRateMinPercent", "integer", 40, "Phase 2: minimum cache hit rate (%)."),
+    _k(
+        "phase2CacheHitRateExpectedMaxPercent",
+        "integer",
+        50,
+        "Phase 2: top of the expected cache hit rate band (%); above it is flagged, not failed.",
+    ),
+    _k("phase2AnalysisP95TargetMs", "integer", 2000, "Phase 2: analysis latency p95 target (ms)."),
+    _k("phase2DebateRound1TargetMs", "integer", 3000, "Phase 2: debate round 1 p50 target (ms)."),
+    _k("phase2DebateTotalTargetMs", "integer", 11000, "Phase 2: whole debate p50 target (ms)."),
+    _k(
+        "phase2CostMetric",
+        "string",
+        "emergence_api_cost_usd_total",
+        "Phase 2: Prometheus counter of API cost (or tokens) read from /api/metrics.",
+    ),
+    _k(
+        "phase2CostBaseline",
+        "string",
+        "",
+        "Phase 2: the cost counter's value over the same window before Phase 2 (empty: unjudged).",
+    ),
+    _k("phase2CostTargetPercent", "integer", 80, "Phase 2: cost target, % of the baseline."),
 )
 
 KEYS_BY_NAME: dict[str, Key] = {k.name: k for k in (*KEYS, *GCP_KEYS)}
@@ -274,6 +319,30 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class MonitoringSettings:
+    enabled: bool = True
+    alert_emails: tuple[str, ...] = ()
+    uptime_period_seconds: int = 300
+    uptime_timeout_seconds: int = 10
+    error_ratio_threshold_percent: int = 5
+    error_ratio_duration_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class Phase2Settings:
+    """The Phase 2 goals, judged by `python -m infra phase2` and drawn on the dashboard."""
+
+    cache_hit_rate_min_percent: int = 40
+    cache_hit_rate_expected_max_percent: int = 50
+    analysis_p95_target_ms: int = 2000
+    debate_round1_target_ms: int = 3000
+    debate_total_target_ms: int = 11000
+    cost_metric: str = "emergence_api_cost_usd_total"
+    cost_baseline: float | None = None
+    cost_target_percent: int = 80
+
+
+@dataclass(frozen=True)
 class Settings:
     stack: str
     project: str
@@ -291,6 +360,8 @@ class Settings:
     allow_dirty_deploy: bool
     default_branch: str
     adopt_existing: bool
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    phase2: Phase2Settings = field(default_factory=Phase2Settings)
 
     @property
     def registry_host(self) -> str:
@@ -602,10 +673,107 @@ def build_settings(
         allow_dirty_deploy=r.boolean("allowDirtyDeploy"),
         default_branch=default_branch,
         adopt_existing=r.boolean("adoptExisting"),
+        monitoring=_monitoring(r),
+        phase2=_phase2(r),
     )
     if r.problems:
         raise SettingsError(stack, r.problems)
     return settings
+
+
+_UPTIME_PERIODS = (60, 300, 600, 900)
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+
+
+def _monitoring(r: _Reader) -> MonitoringSettings:
+    emails = r.string_list("alertEmails")
+    bad = [e for e in emails if not _EMAIL.match(e)]
+    if bad:
+        r.problem(
+            "alertEmails",
+            f"{', '.join(bad)}: not an e-mail address. Fix: pulumi config set --path "
+            "'emergence-cloudrun:alertEmails[0]' ops@example.com",
+        )
+    period = r.integer("uptimeCheckPeriodSeconds", 60, 900, " s")
+    if period not in _UPTIME_PERIODS:
+        r.problem(
+            "uptimeCheckPeriodSeconds",
+            f"{period} s is not an uptime check period Cloud Monitoring accepts "
+            "(60, 300, 600, 900). Fix: pulumi config set "
+            "emergence-cloudrun:uptimeCheckPeriodSeconds 300",
+        )
+    timeout = r.integer("uptimeCheckTimeoutSeconds", 1, 60, " s")
+    if period in _UPTIME_PERIODS and timeout > period:
+        r.problem("uptimeCheckTimeoutSeconds", f"{timeout} s is longer than the period")
+    return MonitoringSettings(
+        enabled=r.boolean("monitoringEnabled"),
+        alert_emails=emails,
+        uptime_period_seconds=period,
+        uptime_timeout_seconds=timeout,
+        error_ratio_threshold_percent=r.integer("errorRatioThresholdPercent", 1, 100, " %"),
+        error_ratio_duration_seconds=r.integer("errorRatioDurationSeconds", 0, 3600, " s"),
+    )
+
+
+def _phase2(r: _Reader) -> Phase2Settings:
+    low = r.integer("phase2CacheHitRateMinPercent", 1, 100, " %")
+    high = r.integer("phase2CacheHitRateExpectedMaxPercent", 1, 100, " %")
+    if high < low:
+        r.problem(
+            "phase2CacheHitRateExpectedMaxPercent",
+            f"{high} % is below phase2CacheHitRateMinPercent ({low} %). Fix: pulumi config set "
+            f"emergence-cloudrun:phase2CacheHitRateExpectedMaxPercent {max(low, 50)}",
+        )
+    metric = r.string("phase2CostMetric")
+    if not _METRIC_NAME.match(metric):
+        r.problem(
+            "phase2CostMetric",
+            f"{metric!r} is not a Prometheus metric name. Fix: pulumi config set "
+            "emergence-cloudrun:phase2CostMetric emergence_api_cost_usd_total",
+        )
+    baseline_text = r.string("phase2CostBaseline")
+    baseline: float | None = None
+    if baseline_text:
+        try:
+            baseline = float(baseline_text)
+        except ValueError:
+            baseline = None
+        if baseline is None or not (baseline > 0 and baseline < float("inf")):
+            r.problem(
+                "phase2CostBaseline",
+                f"{baseline_text!r} is not a positive number. Fix: pulumi config set "
+                "emergence-cloudrun:phase2CostBaseline 12.5 (the counter's value over the "
+                "same window before Phase 2), or clear it with pulumi config rm",
+            )
+            baseline = None
+    return Phase2Settings(
+        cache_hit_rate_min_percent=low,
+        cache_hit_rate_expected_max_percent=high,
+        analysis_p95_target_ms=r.integer("phase2AnalysisP95TargetMs", 1, 600_000, " ms"),
+        debate_round1_target_ms=r.integer("phase2DebateRound1TargetMs", 1, 600_000, " ms"),
+        debate_total_target_ms=r.integer("phase2DebateTotalTargetMs", 1, 3_600_000, " ms"),
+        cost_metric=metric,
+        cost_baseline=baseline,
+        cost_target_percent=r.integer("phase2CostTargetPercent", 1, 100, " %"),
+    )
+
+
+def load_report_settings(
+    stack: str = "prod", project_dir: Path = PROJECT_DIR
+) -> tuple[str, str, Phase2Settings]:
+    """(project, service name, Phase 2 goals) for `python -m infra phase2`, from the stack file.
+
+    Only the keys the report reads are validated: an unrelated setting (an SMTP password not
+    set on this machine) does not stop a report.
+    """
+    values, secure = read_stack_config(stack, project_dir)
+    r = _Reader(values, secure)
+    project = r.string("project")
+    name = r.string("serviceName")
+    phase2 = _phase2(r)
+    if r.problems:
+        raise SettingsError(stack, r.problems)
+    return project, name, phase2
 
 
 def _verification(r: _Reader, service_name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -189,6 +189,13 @@ class ProviderMocks(pulumi.runtime.Mocks):
             email = f"{inputs['accountId']}@{project}.iam.gserviceaccount.com"
             outputs.update(email=email, member=f"serviceAccount:{email}", uniqueId="1" * 21)
             resource_id = f"projects/{project}/serviceAccounts/{email}"
+        elif typ == "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig":
+            outputs["uptimeCheckId"] = f"{args.name}-{_digest(inputs)[:12]}"
+            outputs["name"] = f"projects/{project}/uptimeCheckConfigs/{outputs['uptimeCheckId']}"
+            resource_id = outputs["name"]
+        elif typ == "gcp:monitoring/notificationChannel:NotificationChannel":
+            outputs["name"] = f"projects/{project}/notificationChannels/{_digest(inputs)[:16]}"
+            resource_id = outputs["name"]
         elif typ == "gcp:artifactregistry/repository:Repository":
             repo = inputs["repositoryId"]
             resource_id = f"projects/{project}/locations/{location}/repositories/{repo}"
