@@ -27,7 +27,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.component import child_options
-from infra.config import Phase2Settings
+from infra.config import Phase2Settings, Settings
 from infra.phase2 import RESOURCE_TYPE, quote_filter_string
 
 UPTIME_PERIODS = (60, 300, 600, 900)
@@ -363,6 +363,23 @@ class MonitoringArgs:
     error_ratio_duration_seconds: int = 300
     phase2: Phase2Settings = field(default_factory=Phase2Settings)
     authenticated: bool = False  # the service is private: the check presents an OIDC token
+
+    @classmethod
+    def from_settings(cls, settings: Settings, service_url: pulumi.Input[str]) -> MonitoringArgs:
+        m = settings.monitoring
+        return cls(
+            project=settings.project,
+            service_name=settings.service.name,
+            service_url=service_url,
+            health_path=settings.service.startup_probe.path,
+            alert_emails=m.alert_emails,
+            uptime_period_seconds=m.uptime_period_seconds,
+            uptime_timeout_seconds=m.uptime_timeout_seconds,
+            error_ratio_threshold_percent=m.error_ratio_threshold_percent,
+            error_ratio_duration_seconds=m.error_ratio_duration_seconds,
+            phase2=settings.phase2,
+            authenticated=settings.service.public_access == "private",
+        )
 
 
 def _check_args(args: MonitoringArgs) -> None:

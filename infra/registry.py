@@ -15,6 +15,7 @@ import pulumi_gcp as gcp
 
 from infra.adoption import repository_import_id
 from infra.component import child_options
+from infra.config import Settings
 
 SECONDS_PER_DAY = 86_400
 _REPOSITORY_ID = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
@@ -30,6 +31,20 @@ class ArtifactRepositoryArgs:
     untagged_max_age_days: int
     cleanup_dry_run: bool = False
     import_id: str | None = None  # adoption: import the existing repository (infra/adoption.py)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, import_id: str | None = None
+    ) -> ArtifactRepositoryArgs:
+        return cls(
+            project=settings.project,
+            region=settings.region,
+            repository_id=settings.registry.repository_id,
+            images_to_keep=settings.registry.images_to_keep,
+            revisions_to_keep=settings.retention.revisions_to_keep,
+            untagged_max_age_days=settings.registry.untagged_max_age_days,
+            import_id=import_id,
+        )
 
 
 def cleanup_policies(

@@ -10,6 +10,7 @@ import pulumi_gcp as gcp
 
 from infra.adoption import secret_import_id
 from infra.component import child_options
+from infra.config import Settings
 
 ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"
 SMTP_SECRET_ID = "SMTP_PASSWORD"  # noqa: S105 - the secret's name, as in the guide
@@ -23,6 +24,17 @@ class SmtpSecretArgs:
     accessor_member: pulumi.Input[str]  # serviceAccount:<email>
     secret_id: str = SMTP_SECRET_ID
     import_id: str | None = None  # adoption: import the existing secret (infra/adoption.py)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, accessor_member: pulumi.Input[str], import_id: str | None = None
+    ) -> SmtpSecretArgs:
+        return cls(
+            project=settings.project,
+            value=settings.smtp.password,
+            accessor_member=accessor_member,
+            import_id=import_id,
+        )
 
 
 class SmtpSecret(pulumi.ComponentResource):

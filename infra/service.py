@@ -16,7 +16,7 @@ import pulumi_gcp as gcp
 
 from infra.adoption import GCLOUD_MANAGED_SERVICE_FIELDS, iam_member_import_id, service_import_id
 from infra.component import child_options
-from infra.config import ServiceSettings
+from infra.config import ServiceSettings, Settings
 
 INVOKER_ROLE = "roles/run.invoker"
 LATEST = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
@@ -49,6 +49,30 @@ class AppServiceArgs:
     # Adoption (infra/adoption.py): import the existing service / allUsers invoker binding.
     import_id: str | None = None
     invoker_import_id: str | None = None
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        image: pulumi.Input[str],
+        service_account_email: pulumi.Input[str],
+        secret_env: Sequence[SecretEnv] = (),
+        import_id: str | None = None,
+        invoker_import_id: str | None = None,
+    ) -> AppServiceArgs:
+        return cls(
+            project=settings.project,
+            region=settings.region,
+            settings=settings.service,
+            image=image,
+            service_account_email=service_account_email,
+            env=settings.smtp.env(),
+            secret_env=secret_env,
+            rollback_revision=settings.rollback_revision,
+            import_id=import_id,
+            invoker_import_id=invoker_import_id,
+        )
 
 
 def traffic_targets(rollback_revision: str | None) -> list[dict[str, object]]:

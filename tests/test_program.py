@@ -179,8 +179,20 @@ def test_apis_are_enabled_and_never_disabled_on_destroy(prod):
         "artifactregistry.googleapis.com",
         "secretmanager.googleapis.com",
         "iam.googleapis.com",
+        # monitoringEnabled (default true): uptime checks, alerts, log-based metrics
+        "monitoring.googleapis.com",
+        "logging.googleapis.com",
     }
     assert all(a["disableOnDestroy"] is False for a in apis.values())
+
+
+def test_monitoring_apis_only_when_monitoring_is_enabled():
+    ev = evaluate(
+        "prod", config={"monitoringEnabled": False}, secrets={"smtpPassword": TEST_SMTP_PASSWORD}
+    )
+    apis = {a.inputs["service"] for a in ev.of_type(API)}
+    assert "monitoring.googleapis.com" not in apis and "logging.googleapis.com" not in apis
+    assert "run.googleapis.com" in apis
 
 
 def test_public_by_all_users_by_default(prod):
