@@ -219,8 +219,11 @@ def endpoint_from_env(env_var: str, default: str, environ: Mapping[str, str] | N
     return value.rstrip("/")
 
 
-def _retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date), None if absent/invalid."""
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), None if absent/invalid.
+
+    Shared with the post-deploy checks (infra/verify.py), which retry the service's 429/503s.
+    """
     if not value:
         return None
     value = value.strip()
@@ -410,7 +413,7 @@ class GoogleApiClient:
                     return self._decode(response, method, path)
                 failure = _error_from_response(response, method, path, self.api_name)
                 retryable = response.status_code in policy.retry_status
-                retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             if not retryable or attempt >= policy.max_attempts:
                 raise failure
             delay = policy.backoff(attempt, self._rand())
@@ -601,4 +604,5 @@ __all__ = [
     "endpoint_from_env",
     "is_loopback_url",
     "logging_client",
+    "retry_after_seconds",
 ]

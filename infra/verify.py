@@ -17,13 +17,12 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 
-from infra.gcp_api import CredentialsError
+from infra.gcp_api import CredentialsError, retry_after_seconds
 from infra.verify_rules import (
     DEFAULT_CHECKS,
     CheckResult,
@@ -149,19 +148,6 @@ def _describe(exc: BaseException, policy: HttpPolicy) -> str:
     return one_line(f"{type(exc).__name__}: {text}", 120)
 
 
-def _retry_after(value: str | None, now: float) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date), None if absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError):
-        return None
-
-
 class _BudgetSpent(Exception):
     """The check's time budget ran out while the body was still arriving."""
 
@@ -232,7 +218,7 @@ def fetch(
                     attempt,
                 )
             retryable = response.status_code in RETRY_STATUSES
-            retry_after = _retry_after(response.headers.get("Retry-After"), time.time())
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         if not retryable or attempt >= policy.attempts:
             return answer
         wait = policy.backoff * 2 ** (attempt - 1) if retry_after is None else retry_after
