@@ -33,6 +33,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from infra import gitinfo
 from infra.config import KEYS_BY_NAME, PROJECT, PROJECT_DIR, config_string, read_stack_config
+from infra.dynamic import is_unknown
 
 MOCK_PROJECT_NUMBER = "123456789012"
 PLACEHOLDER_SECRET = "placeholder-secret-for-plan"  # noqa: S105 - not a credential
@@ -127,7 +128,7 @@ class Evaluation:
 
 
 def _unwrap(value: Any, path: str, secrets: set[str]) -> Any:
-    if isinstance(value, pulumi.output.Unknown) or value == rpc.UNKNOWN:
+    if is_unknown(value):
         return UNKNOWN
     if isinstance(value, dict):
         if value.get(_SECRET_SIG) == _SECRET_VALUE:
