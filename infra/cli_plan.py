@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from infra.cli import CommandError
-from infra.mockrun import UNKNOWN
+from infra.mockrun import UNKNOWN, lookup
 
 HELP = "Show what `pulumi up` would declare for a stack (mock engine, no cloud access)."
 
@@ -86,15 +86,7 @@ def _lines(resource: Any, everything: bool) -> Iterator[str]:
     else:
         paths = list(KEY_INPUTS[resource.type])
     for path in paths:
-        node: Any = inputs
-        for part in path.split("."):
-            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            elif isinstance(node, dict) and part in node:
-                node = node[part]
-            else:
-                node = None
-                break
+        node = lookup(inputs, path)
         if node is not None:
             yield f"{path} = {_text(node)}"
 

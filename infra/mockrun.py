@@ -91,15 +91,19 @@ class Resource:
 
     def get(self, path: str, default: Any = None) -> Any:
         """`inputs` by dotted path: `template.containers.0.image`."""
-        node: Any = self.inputs
-        for part in path.split("."):
-            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            elif isinstance(node, dict) and part in node:
-                node = node[part]
-            else:
-                return default
-        return node
+        return lookup(self.inputs, path, default)
+
+
+def lookup(node: Any, path: str, default: Any = None) -> Any:
+    """The value at a dotted path (`template.containers.0.image`) in dicts and lists."""
+    for part in path.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return default
+    return node
 
 
 @dataclass
