@@ -17,6 +17,7 @@ import json
 from infra.cli import CommandError
 from infra.config import Settings, SettingsError, load_stack_settings
 from infra.gcp_api import CredentialsError, GcpApiError, cloud_run_client, describe
+from infra.retention_plan import short_name
 from infra.verify import (
     AdminTarget,
     HttpPolicy,
@@ -25,7 +26,7 @@ from infra.verify import (
     run_checks,
     validate_base_url,
 )
-from infra.verify_rules import CheckResult, format_table, parse_checks, short_name, summary
+from infra.verify_rules import CheckResult, format_table, parse_checks, summary
 
 HELP = "Check a deployed service against the contract (HTTP + Admin API); exit 1 on a failure"
 

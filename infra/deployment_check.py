@@ -35,6 +35,7 @@ from pulumi.dynamic import (
 from infra import verify
 from infra.dynamic import changed_inputs, contains_unknown
 from infra.gcp_api import GcpApiError, cloud_run_client, describe
+from infra.retention_plan import short_name
 from infra.verify import AdminTarget, HttpPolicy, run_admin_checks, run_checks
 from infra.verify_rules import CheckResult as Result
 from infra.verify_rules import (
@@ -43,7 +44,6 @@ from infra.verify_rules import (
     parse_checks,
     previous_ready_revision,
     rollback_advice,
-    short_name,
     summary,
 )
 
