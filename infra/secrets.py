@@ -8,12 +8,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.adoption import secret_import_id
+from infra.adoption import SMTP_SECRET_ID, secret_import_id
 from infra.component import child_options
 from infra.config import Settings
 
 ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"
-SMTP_SECRET_ID = "SMTP_PASSWORD"  # noqa: S105 - the secret's name, as in the guide
 _SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
 
