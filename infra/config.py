@@ -356,7 +356,6 @@ class Settings:
     verify_deployment: bool
     verify_checks: tuple[str, ...]
     verify_allowed_services: tuple[str, ...]
-    monitoring_enabled: bool
     allow_dirty_deploy: bool
     default_branch: str
     adopt_existing: bool
@@ -669,7 +668,6 @@ def build_settings(
         verify_deployment=r.boolean("verifyDeployment"),
         verify_checks=verify_checks,
         verify_allowed_services=allowed_services,
-        monitoring_enabled=r.boolean("monitoringEnabled"),
         allow_dirty_deploy=r.boolean("allowDirtyDeploy"),
         default_branch=default_branch,
         adopt_existing=r.boolean("adoptExisting"),
