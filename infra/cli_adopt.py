@@ -151,13 +151,13 @@ def render(
 
 def run(args: argparse.Namespace) -> int:
     from infra.config import KEYS_BY_NAME, SettingsError, build_settings  # noqa: PLC0415
-    from infra.mockrun import PLACEHOLDER_SECRET, evaluate, stack_config  # noqa: PLC0415
+    from infra.mockrun import evaluate, placeholder_secrets, stack_config  # noqa: PLC0415
 
     password = KEYS_BY_NAME["smtpPassword"]
     try:
         values, secret_values, _ = stack_config(args.stack, {"adoptExisting": True})
         # The password is set during the migration (step 2); the plan never needs its value.
-        secrets = {} if password.full in secret_values else {"smtpPassword": PLACEHOLDER_SECRET}
+        secrets = placeholder_secrets(secret_values)
         settings = build_settings(
             args.stack, values, secrets_present={*secret_values, password.full}
         )

@@ -275,6 +275,19 @@ def stack_config(
     return values, secret_values, warnings
 
 
+def placeholder_secrets(secret_values: Mapping[str, str]) -> dict[str, str]:
+    """A placeholder for each required secret the stack file does not set (short names).
+
+    `plan` and `adopt` evaluate the program without the stack's secrets: the password lives
+    encrypted in the stack (or is set later, during adoption) and a plan never needs its value.
+    """
+    return {
+        key.name: PLACEHOLDER_SECRET
+        for key in KEYS_BY_NAME.values()
+        if key.secret and key.default is None and key.full not in secret_values
+    }
+
+
 def _reset_runtime() -> None:
     runtime_settings.ROOT.set(None)
     runtime_settings.SETTINGS.rpc_manager.clear()
