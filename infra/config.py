@@ -230,11 +230,11 @@ class SettingsError(pulumi.RunError):
         self.stack = stack
         self.problems = problems
         lines = [f"{key}: {message}" for key, message in problems]
-        plural = "s" if len(problems) > 1 else ""
-        super().__init__(
-            f"invalid setting{plural} for stack '{stack}' (nothing was changed):\n  - "
-            + "\n  - ".join(lines)
-        )
+        head = f"for stack '{stack}' (nothing was changed):"
+        if len(lines) == 1:  # one line, as every command prints an error
+            super().__init__(f"invalid setting {head} {lines[0]}")
+        else:
+            super().__init__(f"invalid settings {head}\n  - " + "\n  - ".join(lines))
 
     @property
     def keys(self) -> list[str]:
@@ -920,9 +920,20 @@ def read_stack_config(
 
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
+        known = sorted(
+            p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml")
+        )
         raise SettingsError(
             stack,
-            [(str(path.name), f"stack file not found. Fix: pulumi stack init {stack}")],
+            [
+                (
+                    path.name,
+                    f"no such stack file in {project_dir} (stacks here: "
+                    f"{', '.join(known) or 'none'}). Fix: pick one of those stacks (--stack), "
+                    f"or create this one with pulumi stack init {stack} and set gcp:project "
+                    "and gcp:region in it",
+                )
+            ],
         )
     document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     values: dict[str, str] = {}
