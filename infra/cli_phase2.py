@@ -13,7 +13,6 @@ The targets, the service and the cost counter come from the stack's settings (ph
 from __future__ import annotations
 
 import argparse
-import contextlib
 import re
 import sys
 import time
@@ -217,8 +216,7 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(f"--output {args.output}: {exc.strerror or exc}") from None
         print(f"wrote {args.output} (overall: {report.verdict})")
     else:
-        with contextlib.suppress(BrokenPipeError):
-            sys.stdout.write(text)
+        sys.stdout.write(text)
     if args.strict and report.verdict != PASS:
         return 1
     return 0
