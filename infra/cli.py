@@ -16,6 +16,7 @@ import argparse
 import importlib
 import os
 import sys
+from typing import NoReturn
 
 COMMANDS: dict[str, str] = {
     "plan": "infra.cli_plan",
@@ -30,8 +31,15 @@ class CommandError(Exception):
     """An expected failure: printed as one clear line, never as a traceback."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad flag or value reported in one line (not the whole usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _parser(selected: str | None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m infra",
         description="Deploy and check emergence-app on Cloud Run.",
     )

@@ -84,12 +84,22 @@ def _admin(settings: Settings, want: bool) -> tuple[list[CheckResult], str | Non
     return report.results, uri, "ran"
 
 
+def _policy(args: argparse.Namespace) -> HttpPolicy:
+    """The HTTP policy from --timeout/--attempts/--budget; CommandError naming a bad flag."""
+    if args.attempts < 1:
+        raise CommandError(f"--attempts must be at least 1, got {args.attempts}")
+    for flag, value in (("--timeout", args.timeout), ("--budget", args.budget)):
+        if not 0 < value < float("inf"):
+            raise CommandError(f"{flag} must be a number of seconds above 0, got {value:g}")
+    return HttpPolicy(read_timeout=args.timeout, attempts=args.attempts, budget=args.budget)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         settings = load_stack_settings(args.stack, supplied_secrets=["smtpPassword"])
         specs = parse_checks(args.check, key="--check") if args.check else None
         specs = specs or parse_checks(list(settings.verify_checks))
-        policy = HttpPolicy(read_timeout=args.timeout, attempts=args.attempts, budget=args.budget)
+        policy = _policy(args)
         base_url = validate_base_url(args.url) if args.url else None
     except SettingsError as exc:
         raise CommandError(str(exc)) from None

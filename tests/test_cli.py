@@ -53,3 +53,40 @@ def test_a_reader_that_goes_away_is_no_traceback(argv):
     assert "Traceback" not in err.decode(), err.decode()
     assert "BrokenPipe" not in err.decode()
     assert proc.returncode == 141
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        ([], "COMMAND"),
+        (["deploy"], "'deploy'"),
+        (["plan", "--bogus"], "--bogus"),
+        (["revisions", "--keep", "5"], "--keep"),
+        (["verify", "http://127.0.0.1:9", "--budget", "soon"], "--budget"),
+        (["phase2", "--page-size", "many"], "--page-size"),
+    ],
+)
+def test_a_bad_flag_is_one_line_naming_it(argv, named, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("error: python -m infra")
+    assert named in err
+    assert "--help" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["verify", "http://127.0.0.1:9", "--attempts", "0"], "--attempts must be at least 1"),
+        (["verify", "http://127.0.0.1:9", "--timeout", "-1"], "--timeout must be a number of"),
+        (["verify", "http://127.0.0.1:9", "--budget", "inf"], "--budget must be a number of"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_flag(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"error: {message}")
