@@ -60,10 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _admin(settings: Settings, want: bool) -> tuple[list[CheckResult], str | None, str]:
-    """(results, the service URL the API reports, a note on why the checks did not run)."""
+def _admin(settings: Settings, want: bool) -> tuple[list[CheckResult], str, str]:
+    """(results, the service URL the API reports ("" if none), a note: "ran", or why the checks
+    did not run, or why the service's URL could not be read)."""
     if not want:
-        return [], None, "skipped (--no-admin)"
+        return [], "", "skipped (--no-admin)"
     target = AdminTarget(
         project=settings.project,
         region=settings.region,
@@ -77,10 +78,12 @@ def _admin(settings: Settings, want: bool) -> tuple[list[CheckResult], str | Non
         with cloud_run_client() as client:
             report = run_admin_checks(client, target)
     except CredentialsError as exc:
-        return [], None, f"skipped: {describe(exc)}"
+        return [], "", f"skipped: {describe(exc)}"
     except GcpApiError as exc:  # e.g. a malformed CLOUD_RUN_API_ENDPOINT
         raise CommandError(describe(exc)) from None
-    uri = (report.service or {}).get("uri") or None
+    uri = str((report.service or {}).get("uri") or "")
+    if report.service_error:
+        return report.results, "", f"ran, but could not read the service: {report.service_error}"
     return report.results, uri, "ran"
 
 

@@ -374,6 +374,7 @@ class AdminReport:
     results: list[CheckResult]
     service: dict[str, Any] | None  # the Service as the API returned it (None: unreadable)
     revisions: list[dict[str, Any]] | None  # the service's revisions (None: not listed)
+    service_error: str = ""  # why the service could not be read, in full (the row is cut short)
 
 
 T = TypeVar("T")
@@ -381,8 +382,9 @@ T = TypeVar("T")
 
 def _call(
     name: str, target: str, call: Callable[[], T], clock: Clock
-) -> tuple[T | None, float, CheckResult | None]:
-    """(value, latency ms, None) or (None, latency ms, a failed result naming the API error)."""
+) -> tuple[T | None, float, CheckResult | None, str]:
+    """(value, latency ms, None, "") or (None, latency ms, a failed result naming the API
+    error, the error's whole text)."""
     started = clock()
     try:
         value = call()
@@ -390,13 +392,14 @@ def _call(
         raise  # no credentials: the caller decides (the command skips, the gate fails)
     except Exception as exc:  # noqa: BLE001 - any API failure fails the check, with its reason
         latency = round((clock() - started) * 1000, 1)
-        reason = one_line(str(exc) or type(exc).__name__)
+        reason = one_line(str(exc) or type(exc).__name__, limit=10_000)
         permission = getattr(exc, "permission", None)
         if permission:
             reason = f"missing permission {permission}: {reason}"
         status = getattr(exc, "status_code", None)
-        return None, latency, CheckResult(name, target, False, status, latency, reason)
-    return value, round((clock() - started) * 1000, 1), None
+        failed = CheckResult(name, target, False, status, latency, one_line(reason))
+        return None, latency, failed, reason
+    return value, round((clock() - started) * 1000, 1), None, ""
 
 
 def _timed(result: CheckResult, latency_ms: float) -> CheckResult:
@@ -414,12 +417,12 @@ def run_admin_checks(
     service_path = f"{target.parent}/services/{target.service}"
     results: list[CheckResult] = []
 
-    service, ms, failed = _call(
+    service, ms, failed, service_error = _call(
         "traffic", f"traffic of {target.service}", lambda: client.get(service_path), clock
     )
     results.append(failed or _timed(judge_traffic(service or {}, target.expected_revision), ms))
 
-    services, ms, failed = _call(
+    services, ms, failed, _ = _call(
         "services",
         f"services in {target.region}",
         lambda: list(client.paginate(f"{target.parent}/services", "services")),
@@ -430,7 +433,7 @@ def run_admin_checks(
     )
     results.append(failed or _timed(leftovers, ms))
 
-    revisions, ms, failed = _call(
+    revisions, ms, failed, _ = _call(
         "revisions",
         "revisions kept",
         lambda: list(client.paginate(f"{service_path}/revisions", "revisions")),
@@ -441,4 +444,4 @@ def run_admin_checks(
         revisions or [], target.revisions_to_keep, protected, target.revision_slack
     )
     results.append(failed or _timed(count, ms))
-    return AdminReport(results, service, revisions)
+    return AdminReport(results, service, revisions, service_error)

@@ -3,8 +3,10 @@ the fix, a non-zero exit, never a traceback."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -90,3 +92,34 @@ def test_a_bad_value_is_one_line_naming_the_flag(argv, message, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
     assert err.startswith(f"error: {message}")
+
+
+def _closed_port_url() -> str:
+    """A loopback URL nothing listens on (a port the OS just gave out, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("argv", [["revisions"], ["verify"]])
+def test_an_unreachable_admin_api_endpoint_is_named_with_its_variable(argv, monkeypatch, capsys):
+    url = _closed_port_url()
+    monkeypatch.setenv("CLOUD_RUN_API_ENDPOINT", url)
+    monkeypatch.setattr(time, "sleep", lambda _s: None)  # the client's retries, without waiting
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"cannot reach {url}" in err
+    assert "CLOUD_RUN_API_ENDPOINT points there" in err
+    assert "Traceback" not in err
+
+
+def test_an_unreachable_logging_endpoint_is_named_with_its_variable(monkeypatch, capsys):
+    url = _closed_port_url()
+    monkeypatch.setenv("LOGGING_API_ENDPOINT", url)
+    monkeypatch.setattr(time, "sleep", lambda _s: None)
+    assert main(["phase2", "--since", "1h"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"cannot reach {url}" in err and "LOGGING_API_ENDPOINT points there" in err
