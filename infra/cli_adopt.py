@@ -169,6 +169,15 @@ def run(args: argparse.Namespace) -> int:
     if not any(r.import_id for r in evaluation.resources):
         raise CommandError(f"stack '{args.stack}' declares nothing to adopt")
     import_file = str(args.import_file or "adopt.json")
+    document = import_document(evaluation)
+    if args.import_file is not None:  # written first: a path that fails is one line, no steps
+        try:
+            args.import_file.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(
+                f"--import-file {args.import_file}: cannot write it ({exc.strerror or exc}). "
+                "Fix: give a path in an existing folder you can write to"
+            ) from None
     print(
         render(
             evaluation,
@@ -179,7 +188,5 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     if args.import_file is not None:
-        document = import_document(evaluation)
-        args.import_file.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         print(f"\nWrote {args.import_file}: {len(document['resources'])} entries.")
     return 0
