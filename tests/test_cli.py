@@ -3,6 +3,7 @@ the fix, a non-zero exit, never a traceback."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -132,3 +133,39 @@ def test_adopt_into_an_unwritable_import_file_is_one_line_and_prints_no_steps(tm
     assert out == ""  # no half-printed procedure above the error
     assert err.count("\n") == 1, err
     assert f"--import-file {target}: cannot write it" in err and "Fix:" in err
+
+
+BEFORE = "tests/data/phase2/before.jsonl"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--file", "tests/data"], "--file tests/data: a directory, not a log export"),
+        (["--file", BEFORE, "--until", "tomorrow"], "--until 'tomorrow' is neither a time"),
+        (["--file", BEFORE, "--metrics", "/nonexistent/m.txt"], "--metrics: cannot read"),
+        (["--file", BEFORE, "-o", "/nonexistent/r.md"], "--output /nonexistent/r.md: cannot"),
+    ],
+)
+def test_phase2_bad_input_is_one_line_naming_the_flag(argv, message, capsys):
+    assert main(["phase2", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"error: {message}"), err
+
+
+def test_phase2_unreadable_file_is_one_line(tmp_path, monkeypatch, capsys):
+    export = tmp_path / "export.json"
+    export.write_text("[]", encoding="utf-8")
+    export.chmod(0)
+    if os.access(export, os.R_OK):  # root reads anything: make the open fail as it would
+        from infra import logread
+
+        def refuse(path):
+            raise PermissionError(13, "Permission denied", path)
+
+        monkeypatch.setattr(logread, "open_export", refuse)
+    assert main(["phase2", "--file", str(export)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: --file {export}: Permission denied\n"
