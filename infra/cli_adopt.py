@@ -81,13 +81,9 @@ def import_document(evaluation: Any) -> dict[str, Any]:
 def _secrets_provider(stack: str, project: str, given: str | None) -> str:
     if given:
         return given
-    import yaml  # noqa: PLC0415
+    from infra.config import read_stack_file  # noqa: PLC0415
 
-    from infra.config import PROJECT_DIR  # noqa: PLC0415
-
-    path = PROJECT_DIR / f"Pulumi.{stack}.yaml"
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return document.get("secretsprovider") or (
+    return read_stack_file(stack).get("secretsprovider") or (
         f"gcpkms://projects/{project}/locations/global/keyRings/pulumi/cryptoKeys/state"
     )
 

@@ -909,13 +909,9 @@ def load_settings() -> Settings:
     )
 
 
-def read_stack_config(
-    stack: str, project_dir: Path = PROJECT_DIR
-) -> tuple[dict[str, str], set[str]]:
-    """Read `Pulumi.<stack>.yaml`: (plain values as config strings, names of secure keys).
-
-    Secure values are never decrypted here; only their presence is reported.
-    """
+def read_stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """`Pulumi.<stack>.yaml` as a mapping; SettingsError naming the file and the fix when it is
+    missing, unreadable, not YAML, or its `config` is not a mapping."""
     import yaml  # noqa: PLC0415 - only the commands need YAML
 
     path = project_dir / f"Pulumi.{stack}.yaml"
@@ -935,7 +931,44 @@ def read_stack_config(
                 )
             ],
         )
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        if isinstance(exc, yaml.YAMLError) and mark is not None:
+            detail = f"{getattr(exc, 'problem', None) or 'not YAML'} at line {mark.line + 1}"
+        else:
+            detail = " ".join(str(getattr(exc, "strerror", None) or exc).split())
+        raise SettingsError(
+            stack, [(path.name, f"cannot be read ({detail}). Fix: correct or restore {path}")]
+        ) from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if (
+        not isinstance(document, dict)
+        or not isinstance(config or {}, dict)
+        or not all(isinstance(name, str) for name in config or {})
+    ):
+        raise SettingsError(
+            stack,
+            [
+                (
+                    path.name,
+                    "is not a Pulumi stack file (want a mapping with a 'config:' mapping of "
+                    f"key: value). Fix: correct {path}",
+                )
+            ],
+        )
+    return document
+
+
+def read_stack_config(
+    stack: str, project_dir: Path = PROJECT_DIR
+) -> tuple[dict[str, str], set[str]]:
+    """Read `Pulumi.<stack>.yaml`: (plain values as config strings, names of secure keys).
+
+    Secure values are never decrypted here; only their presence is reported.
+    """
+    document = read_stack_file(stack, project_dir)
     values: dict[str, str] = {}
     secure: set[str] = set()
     for name, value in (document.get("config") or {}).items():
