@@ -971,10 +971,24 @@ def read_stack_config(
     document = read_stack_file(stack, project_dir)
     values: dict[str, str] = {}
     secure: set[str] = set()
+    secret_keys = {key.full for key in KEYS if key.secret}
     for name, value in (document.get("config") or {}).items():
         full = name if ":" in name else f"{PROJECT}:{name}"
         if isinstance(value, dict) and "secure" in value:
             secure.add(full)
+        elif full in secret_keys:  # the value itself is never repeated, not even here
+            raise SettingsError(
+                stack,
+                [
+                    (
+                        full,
+                        f"is written in plain text in Pulumi.{stack}.yaml, so the secret is in "
+                        f"the file (and in git once committed). Fix: pulumi config rm {full}, "
+                        f"then pulumi config set --secret {full} (it prompts), and change the "
+                        "password: treat the old one as leaked",
+                    )
+                ],
+            )
         else:
             values[full] = config_string(value)
     return values, secure

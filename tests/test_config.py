@@ -183,3 +183,19 @@ def test_a_broken_stack_file_is_one_line_naming_it(tmp_path: Path, text, problem
     assert "\n" not in message
     assert f"Pulumi.broken.yaml: {problem}" in message
     assert f"Fix: correct {'or restore ' if 'read' in problem else ''}{path}" in message
+
+
+@pytest.mark.parametrize("name", ["smtpPassword", f"{PROJECT}:smtpPassword"])
+def test_a_secret_in_plain_text_in_the_stack_file_is_refused_without_repeating_it(
+    tmp_path: Path, name
+):
+    leaked = "tst-plain-Pw-5e1f"
+    (tmp_path / "Pulumi.leaky.yaml").write_text(
+        f"config:\n  gcp:project: emergence-469005\n  {name}: {leaked}\n", encoding="utf-8"
+    )
+    with pytest.raises(SettingsError) as err:
+        read_stack_config("leaky", tmp_path)
+    message = str(err.value)
+    assert leaked not in message
+    assert f"{PROJECT}:smtpPassword: is written in plain text in Pulumi.leaky.yaml" in message
+    assert f"pulumi config set --secret {PROJECT}:smtpPassword" in message
