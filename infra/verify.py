@@ -119,13 +119,32 @@ def invoker_headers(audience: str) -> dict[str, str]:
 
 
 def validate_base_url(url: str) -> str:
-    """`https://host[:port][/prefix]` without a trailing slash; ValueError naming the problem."""
+    """`https://host[:port][/prefix]` without a trailing slash; ValueError naming the problem.
+
+    A URL carrying a user name or password is refused, and never repeated in the message: the
+    checks are anonymous, and what is printed must not show a credential.
+    """
     parts = urlsplit(url.strip())
+    shown = repr(_hide_credentials(url.strip()))
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{url!r} is not an http(s) URL such as https://emergence-app-xyz.run.app")
+        raise ValueError(f"{shown} is not an http(s) URL such as https://emergence-app-xyz.run.app")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            f"{shown} carries credentials (user:password@): give the service's base URL "
+            "without them; the checks are anonymous"
+        )
     if parts.query or parts.fragment:
-        raise ValueError(f"{url!r}: give the service's base URL, without '?' or '#'")
+        raise ValueError(f"{shown}: give the service's base URL, without '?' or '#'")
     return url.strip().rstrip("/")
+
+
+def _hide_credentials(url: str) -> str:
+    """`https://user:pw@host/x` -> `https://***@host/x`."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if sep and "@" in authority:
+        return f"{scheme}://***@{authority.rsplit('@', 1)[1]}{slash}{path}"
+    return url
 
 
 def join_url(base_url: str, path: str) -> str:

@@ -169,3 +169,13 @@ def test_phase2_unreadable_file_is_one_line(tmp_path, monkeypatch, capsys):
     assert main(["phase2", "--file", str(export)]) == 2
     err = capsys.readouterr().err
     assert err == f"error: --file {export}: Permission denied\n"
+
+
+@pytest.mark.parametrize(
+    "url", ["https://bob:tst-Pw-url-77@emergence-app.run.app", "ftp://bob:tst-Pw-url-77@x/"]
+)
+def test_a_url_with_a_password_is_refused_without_printing_the_password(url, capsys):
+    assert main(["verify", url, "--no-admin"]) == 2
+    out, err = capsys.readouterr()
+    assert "tst-Pw-url-77" not in out + err
+    assert err.count("\n") == 1 and "***@" in err
