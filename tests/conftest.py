@@ -49,3 +49,25 @@ def docker_engine() -> dict[str, str]:
         pytest.skip(message + " (set REQUIRE_DOCKER=1 to make this a failure)")
     network = os.environ.get("DOCKER_SANDBOX_NETWORK", "")
     return {"network": network}
+
+
+# --------------------------------------------------------------------------- the program
+
+# A value only the tests know, so a leak of the SMTP password is easy to find anywhere.
+TEST_SMTP_PASSWORD = "tst-Pw-9f3b2c7e-do-not-leak"
+
+
+@pytest.fixture(scope="session")
+def prod():
+    """The whole program evaluated for stack prod under mocks (`pulumi up` shape)."""
+    from infra.mockrun import evaluate
+
+    return evaluate("prod", secrets={"smtpPassword": TEST_SMTP_PASSWORD})
+
+
+@pytest.fixture(scope="session")
+def prod_preview():
+    """The same, as `pulumi preview` sees it: provider-computed outputs unknown."""
+    from infra.mockrun import evaluate
+
+    return evaluate("prod", secrets={"smtpPassword": TEST_SMTP_PASSWORD}, preview=True)

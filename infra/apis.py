@@ -1,0 +1,52 @@
+"""The Google APIs the stack needs, enabled and never disabled on destroy."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.component import child_options
+
+REQUIRED_APIS: tuple[str, ...] = (
+    "run.googleapis.com",
+    "artifactregistry.googleapis.com",
+    "secretmanager.googleapis.com",
+    "iam.googleapis.com",
+)
+
+_API = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)*\.googleapis\.com$")
+
+
+@dataclass
+class ProjectApisArgs:
+    project: str
+    services: tuple[str, ...] = REQUIRED_APIS
+
+
+class ProjectApis(pulumi.ComponentResource):
+    """Enables each API; `disable_on_destroy=False` so a destroy never cuts other users off."""
+
+    def __init__(
+        self, name: str, args: ProjectApisArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        bad = [s for s in args.services if not _API.match(s)]
+        if bad:
+            raise ValueError(f"ProjectApis: not Google API service names: {', '.join(bad)}")
+        if len(set(args.services)) != len(args.services):
+            raise ValueError("ProjectApis: a service is listed twice")
+        super().__init__("emergence:apis:ProjectApis", name, None, opts)
+        self.services = [
+            gcp.projects.Service(
+                f"{name}-{service.split('.')[0]}",
+                project=args.project,
+                service=service,
+                disable_on_destroy=False,
+                disable_dependent_services=False,
+                opts=child_options(self, opts),
+            )
+            for service in args.services
+        ]
+        self.register_outputs({"services": [s.service for s in self.services]})

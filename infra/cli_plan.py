@@ -1,0 +1,184 @@
+"""`python -m infra plan`: what `pulumi up` would declare, without credentials or the CLI.
+
+The program runs under Pulumi's mock engine in preview mode: every resource, its type and key
+settings are printed; values only a real deploy knows (digest, URL) show as unknown; secrets
+are masked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from infra.cli import CommandError
+from infra.mockrun import UNKNOWN
+
+HELP = "Show what `pulumi up` would declare for a stack (mock engine, no cloud access)."
+
+MASK = "[secret]"
+
+# The settings worth a glance, per resource type (dotted input paths). --all prints every input.
+KEY_INPUTS: dict[str, tuple[str, ...]] = {
+    "gcp:projects/service:Service": ("service", "disableOnDestroy"),
+    "gcp:artifactregistry/repository:Repository": (
+        "repositoryId",
+        "location",
+        "format",
+        "cleanupPolicyDryRun",
+        "cleanupPolicies",
+    ),
+    "gcp:serviceaccount/account:Account": ("accountId", "displayName"),
+    "gcp:projects/iAMMember:IAMMember": ("role", "member"),
+    "gcp:secretmanager/secret:Secret": ("secretId", "replication"),
+    "gcp:secretmanager/secretVersion:SecretVersion": ("secretData", "deletionPolicy"),
+    "gcp:secretmanager/secretIamMember:SecretIamMember": ("secretId", "role", "member"),
+    "docker:index/image:Image": ("imageName", "build.platform", "build.context", "registry"),
+    "gcp:cloudrunv2/service:Service": (
+        "name",
+        "location",
+        "deletionProtection",
+        "invokerIamDisabled",
+        "template.containers.0.image",
+        "template.containers.0.envs",
+        "template.containers.0.resources.limits",
+        "template.containers.0.startupProbe.httpGet.path",
+        "template.containers.0.livenessProbe.httpGet.path",
+        "template.serviceAccount",
+        "template.scaling",
+        "template.maxInstanceRequestConcurrency",
+        "template.timeout",
+        "traffics",
+    ),
+    "gcp:cloudrunv2/serviceIamMember:ServiceIamMember": ("name", "role", "member"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", default="prod", help="stack name (reads Pulumi.<stack>.yaml)")
+    parser.add_argument("--all", action="store_true", help="print every input, not the key ones")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _masked(value: Any, path: str, secret_paths: frozenset[str]) -> Any:
+    if path in secret_paths:
+        return MASK
+    if isinstance(value, dict):
+        return {k: _masked(v, f"{path}.{k}" if path else k, secret_paths) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v, f"{path}.{i}", secret_paths) for i, v in enumerate(value)]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # numbers cross the wire as floats
+    return value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str) or value is UNKNOWN:
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _lines(resource: Any, everything: bool) -> Iterator[str]:
+    inputs = _masked(resource.inputs, "", resource.secret_inputs)
+    if everything or resource.type not in KEY_INPUTS:
+        paths = sorted(inputs) if resource.custom else []
+    else:
+        paths = list(KEY_INPUTS[resource.type])
+    for path in paths:
+        node: Any = inputs
+        for part in path.split("."):
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            elif isinstance(node, dict) and part in node:
+                node = node[part]
+            else:
+                node = None
+                break
+        if node is not None:
+            yield f"{path} = {_text(node)}"
+
+
+def render(evaluation: Any, everything: bool = False) -> str:
+    by_urn = {r.urn: r for r in evaluation.resources}
+    children: dict[str | None, list[Any]] = {}
+    for r in evaluation.resources:
+        parent = r.parent if r.parent in by_urn else None
+        children.setdefault(parent, []).append(r)
+    out = [
+        f"Plan for stack '{evaluation.stack}': what `pulumi up` would declare "
+        f"({len(evaluation.custom())} resources). Evaluated with Pulumi's mock engine; "
+        "nothing was deployed.",
+    ]
+    out += [f"warning: {w}" for w in evaluation.warnings]
+
+    def walk(parent: str | None, depth: int) -> None:
+        for r in sorted(children.get(parent, []), key=lambda r: (r.type, r.name)):
+            indent = "  " * depth
+            kind = "" if r.custom else " (component)"
+            out.append(f"{indent}+ {r.name}  [{r.type}]{kind}")
+            out.extend(f"{indent}    {line}" for line in _lines(r, everything))
+            walk(r.urn, depth + 1)
+
+    out.append("")
+    walk(None, 0)
+    out.append("")
+    out.append("Outputs:")
+    for name, value in sorted(evaluation.outputs.items()):
+        shown = MASK if name in evaluation.secret_outputs else _text(value)
+        out.append(f"  {name}: {shown}")
+    return "\n".join(out)
+
+
+def as_json(evaluation: Any) -> str:
+    return json.dumps(
+        {
+            "stack": evaluation.stack,
+            "warnings": evaluation.warnings,
+            "resources": [
+                {
+                    "type": r.type,
+                    "name": r.name,
+                    "urn": r.urn,
+                    "custom": r.custom,
+                    "parent": r.parent,
+                    "inputs": _masked(r.inputs, "", r.secret_inputs),
+                }
+                for r in sorted(evaluation.resources, key=lambda r: r.urn)
+            ],
+            "outputs": {
+                k: MASK if k in evaluation.secret_outputs else v
+                for k, v in evaluation.outputs.items()
+            },
+        },
+        indent=2,
+        ensure_ascii=False,
+        default=str,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from infra.config import KEYS, SettingsError  # noqa: PLC0415
+    from infra.mockrun import PLACEHOLDER_SECRET, evaluate, stack_config  # noqa: PLC0415
+
+    try:
+        _, secret_values, _ = stack_config(args.stack)
+    except SettingsError as exc:
+        raise CommandError(str(exc)) from None
+    # Secrets live encrypted in the stack (or its backend); the plan never needs their value.
+    missing = {
+        k.name: PLACEHOLDER_SECRET
+        for k in KEYS
+        if k.secret and k.full not in secret_values and k.default is None
+    }
+    try:
+        evaluation = evaluate(args.stack, secrets=missing, preview=True)
+    except SettingsError as exc:
+        raise CommandError(str(exc)) from None
+    evaluation.warnings.extend(
+        f"{name} is not set in Pulumi.{args.stack}.yaml; planned with a placeholder. "
+        f"`pulumi up` needs it: pulumi config set --secret {name}"
+        for name in missing
+    )
+    print(as_json(evaluation) if args.json else render(evaluation, args.all))
+    return 0

@@ -1,0 +1,737 @@
+"""The stack's settings: one frozen object, built once, validated before any resource exists.
+
+Every key is declared once in `KEYS` (type, default, description). `Pulumi.yaml` declares the
+same keys for the Pulumi CLI; `tests/test_config.py` keeps the two in step, because Pulumi's
+mocks never apply `Pulumi.yaml` defaults.
+
+`load_settings()` reads `pulumi.Config` inside a Pulumi program. `load_stack_settings(stack)`
+reads `Pulumi.yaml` and `Pulumi.<stack>.yaml` directly for commands that run outside the
+engine (`python -m infra local`, `verify`, ...). Both go through `build_settings()`, which
+collects every problem and raises one `SettingsError` naming each key and its fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+PROJECT = "emergence-cloudrun"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+# Cloud Run regions (https://cloud.google.com/run/docs/locations).
+CLOUD_RUN_REGIONS = frozenset(
+    """
+    africa-south1 asia-east1 asia-east2 asia-northeast1 asia-northeast2 asia-northeast3
+    asia-south1 asia-south2 asia-southeast1 asia-southeast2 australia-southeast1
+    australia-southeast2 europe-central2 europe-north1 europe-north2 europe-southwest1
+    europe-west1 europe-west2 europe-west3 europe-west4 europe-west6 europe-west8 europe-west9
+    europe-west10 europe-west12 me-central1 me-central2 me-west1 northamerica-northeast1
+    northamerica-northeast2 northamerica-south1 southamerica-east1 southamerica-west1
+    us-central1 us-east1 us-east4 us-east5 us-south1 us-west1 us-west2 us-west3 us-west4
+    """.split()
+)
+
+PUBLIC_ACCESS_MODES = ("allUsers", "invokerIamDisabled", "private")
+
+# Cloud Run CPU/memory rules (https://cloud.google.com/run/docs/configuring/services/memory-limits,
+# .../cpu): whole CPUs allowed above 1, memory ceiling and floor per CPU count.
+_CPU_WHOLE = (1, 2, 4, 6, 8)
+_MEMORY_MAX_MIB = {1: 4096, 2: 8192, 4: 16384, 6: 24576, 8: 32768}
+_MEMORY_MIN_MIB = {1: 128, 2: 128, 4: 2048, 6: 4096, 8: 4096}
+
+_SERVICE_NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,47}[a-z0-9])?$")
+_PROJECT_ID = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_LABEL = r"[A-Za-z0-9](?:[-A-Za-z0-9]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
+_REPOSITORY_ID = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
+_IMAGE_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
+_ROLE = re.compile(r"^roles/[A-Za-z0-9_.]+$")
+
+
+@dataclass(frozen=True)
+class Key:
+    """One stack setting: `emergence-cloudrun:<name>` (or `gcp:<name>` for the provider's keys)."""
+
+    name: str
+    type: str  # Pulumi.yaml type: string | integer | boolean | array
+    default: Any
+    description: str
+    secret: bool = False
+    namespace: str = PROJECT
+
+    @property
+    def full(self) -> str:
+        return f"{self.namespace}:{self.name}"
+
+
+def _k(name: str, type_: str, default: Any, description: str, **kw: Any) -> Key:
+    return Key(name, type_, default, description, **kw)
+
+
+# Provider keys: read from the `gcp` namespace, declared in Pulumi.<stack>.yaml, not Pulumi.yaml.
+GCP_KEYS: tuple[Key, ...] = (
+    _k("project", "string", None, "Google Cloud project id.", namespace="gcp"),
+    _k("region", "string", None, "Cloud Run and Artifact Registry region.", namespace="gcp"),
+)
+
+KEYS: tuple[Key, ...] = (
+    # the service
+    _k("serviceName", "string", "emergence-app", "Cloud Run service name (the one service)."),
+    _k("cpu", "string", "1", "CPU limit per instance: 0.08-1 or 1, 2, 4, 6, 8."),
+    _k("memory", "string", "2Gi", "Memory limit per instance, in Mi or Gi (128Mi-32Gi)."),
+    _k("cpuIdle", "boolean", True, "Throttle CPU outside requests (request-based billing)."),
+    _k("startupCpuBoost", "boolean", True, "Give extra CPU while an instance starts."),
+    _k("minInstances", "integer", 0, "Minimum number of instances (0 lets the service idle)."),
+    _k("maxInstances", "integer", 4, "Maximum number of instances (caps cost)."),
+    _k("concurrency", "integer", 80, "Maximum concurrent requests per instance (1-1000)."),
+    _k("requestTimeoutSeconds", "integer", 300, "Request timeout in seconds (1-3600)."),
+    _k("containerPort", "integer", 8080, "Port the container listens on ($PORT)."),
+    _k("healthPath", "string", "/api/health", "Path probed by the startup and liveness probes."),
+    _k("startupProbeInitialDelaySeconds", "integer", 0, "Startup probe initial delay (0-240)."),
+    _k("startupProbePeriodSeconds", "integer", 5, "Seconds between startup probes (1-240)."),
+    _k("startupProbeTimeoutSeconds", "integer", 3, "Startup probe timeout, below the period."),
+    _k("startupProbeFailureThreshold", "integer", 24, "Failed startup probes before giving up."),
+    _k("livenessProbePeriodSeconds", "integer", 30, "Seconds between liveness probes (1-3600)."),
+    _k("livenessProbeTimeoutSeconds", "integer", 5, "Liveness probe timeout, below the period."),
+    _k("livenessProbeFailureThreshold", "integer", 3, "Failed liveness probes before restart."),
+    _k(
+        "publicAccess",
+        "string",
+        "allUsers",
+        "Who may invoke the service: allUsers (IAM binding), invokerIamDisabled (no IAM check, "
+        "for organisations that forbid allUsers) or private.",
+    ),
+    _k("deletionProtection", "boolean", True, "Refuse to delete the Cloud Run service."),
+    _k(
+        "runtimeRoles",
+        "array",
+        ["roles/logging.logWriter", "roles/monitoring.metricWriter"],
+        "Project roles granted to the runtime service account (besides secret access).",
+    ),
+    # e-mail
+    _k("emailEnabled", "boolean", True, "EMAIL_ENABLED: send e-mail through SMTP."),
+    _k("smtpHost", "string", "smtp.gmail.com", "SMTP_HOST: the server mail is sent through."),
+    _k("smtpPort", "integer", 587, "SMTP_PORT (1-65535)."),
+    _k("smtpUser", "string", "", "SMTP_USER: the SMTP login, an e-mail address."),
+    _k("smtpFromEmail", "string", "", "SMTP_FROM_EMAIL: the sender address."),
+    _k("smtpFromName", "string", "ÉMERGENCE", "SMTP_FROM_NAME: the sender's display name."),
+    _k("smtpUseTls", "boolean", True, "SMTP_USE_TLS: STARTTLS on the SMTP connection."),
+    _k(
+        "smtpPassword",
+        "string",
+        None,
+        "SMTP_PASSWORD, stored in Secret Manager. Set only with `pulumi config set --secret`.",
+        secret=True,
+    ),
+    # image and registry
+    _k("artifactRepository", "string", "app", "Artifact Registry repository id (Docker)."),
+    _k("imageName", "string", "emergence-app", "Image name inside the repository."),
+    _k("buildContext", "string", "app_image", "Docker build context, relative to Pulumi.yaml."),
+    _k("dockerfile", "string", "Dockerfile", "Dockerfile path, relative to the build context."),
+    _k("buildTarget", "string", "", "Dockerfile stage to build (empty: the last stage)."),
+    _k("imagesToKeep", "integer", 10, "Recent image versions the registry cleanup always keeps."),
+    _k("untaggedImageMaxAgeDays", "integer", 14, "Delete untagged images older than this."),
+    # revisions, rollback, checks
+    _k("revisionsToKeep", "integer", 3, "Ready revisions kept by retention (1-3)."),
+    _k("retentionDryRun", "boolean", False, "Report what retention would delete; delete nothing."),
+    _k(
+        "rollbackRevision",
+        "string",
+        "",
+        "Pin 100% of traffic to this revision (empty: the latest revision serves).",
+    ),
+    _k("verifyDeployment", "boolean", True, "Run the post-deploy checks; a failure fails `up`."),
+    _k("monitoringEnabled", "boolean", True, "Declare uptime check, alerts, metrics, dashboard."),
+    _k("allowDirtyDeploy", "boolean", False, "Emergency override of the clean-tree gate."),
+    _k("adoptExisting", "boolean", False, "Import the hand-made production resources."),
+)
+
+KEYS_BY_NAME: dict[str, Key] = {k.name: k for k in (*KEYS, *GCP_KEYS)}
+
+
+class SettingsError(pulumi.RunError):
+    """Bad stack settings. Pulumi prints a RunError without a traceback."""
+
+    def __init__(self, stack: str, problems: list[tuple[str, str]]):
+        self.stack = stack
+        self.problems = problems
+        lines = [f"{key}: {message}" for key, message in problems]
+        plural = "s" if len(problems) > 1 else ""
+        super().__init__(
+            f"invalid setting{plural} for stack '{stack}' (nothing was changed):\n  - "
+            + "\n  - ".join(lines)
+        )
+
+    @property
+    def keys(self) -> list[str]:
+        return [key for key, _ in self.problems]
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    path: str
+    initial_delay_seconds: int
+    period_seconds: int
+    timeout_seconds: int
+    failure_threshold: int
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    name: str
+    cpu: str
+    memory: str
+    cpu_idle: bool
+    startup_cpu_boost: bool
+    min_instances: int
+    max_instances: int
+    concurrency: int
+    request_timeout_seconds: int
+    container_port: int
+    startup_probe: ProbeSettings
+    liveness_probe: ProbeSettings
+    public_access: str
+    deletion_protection: bool
+    runtime_roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    enabled: bool
+    host: str
+    port: int
+    user: str
+    from_email: str
+    from_name: str
+    use_tls: bool
+    password_configured: bool
+    # An Output[str] marked secret inside a program, None outside the engine. Never printed.
+    password: Any = field(default=None, repr=False, compare=False)
+
+    def env(self) -> dict[str, str]:
+        """The plain (non-secret) environment variables the app reads, in the guide's names."""
+        return {
+            "EMAIL_ENABLED": "1" if self.enabled else "0",
+            "SMTP_HOST": self.host,
+            "SMTP_PORT": str(self.port),
+            "SMTP_USER": self.user,
+            "SMTP_FROM_EMAIL": self.from_email,
+            "SMTP_FROM_NAME": self.from_name,
+            "SMTP_USE_TLS": "1" if self.use_tls else "0",
+        }
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    repository_id: str
+    image_name: str
+    context: Path  # absolute
+    dockerfile: Path  # absolute
+    target: str
+    platform: str = "linux/amd64"
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    repository_id: str
+    images_to_keep: int
+    untagged_max_age_days: int
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    revisions_to_keep: int
+    dry_run: bool
+
+
+@dataclass(frozen=True)
+class Settings:
+    stack: str
+    project: str
+    region: str
+    service: ServiceSettings
+    smtp: SmtpSettings
+    image: ImageSettings
+    registry: RegistrySettings
+    retention: RetentionSettings
+    rollback_revision: str | None
+    verify_deployment: bool
+    monitoring_enabled: bool
+    allow_dirty_deploy: bool
+    adopt_existing: bool
+
+    @property
+    def registry_host(self) -> str:
+        return f"{self.region}-docker.pkg.dev"
+
+    @property
+    def image_repository(self) -> str:
+        """`<region>-docker.pkg.dev/<project>/<repository>/<image>`, without tag or digest."""
+        return (
+            f"{self.registry_host}/{self.project}/"
+            f"{self.registry.repository_id}/{self.image.image_name}"
+        )
+
+
+# --------------------------------------------------------------------------- reading values
+
+
+class _Reader:
+    """Typed access to raw config strings; records problems instead of raising on the first."""
+
+    def __init__(self, raw: Mapping[str, str | None], secrets_present: set[str]):
+        self.raw = raw
+        self.secrets_present = secrets_present
+        self.problems: list[tuple[str, str]] = []
+
+    def problem(self, name: str, message: str) -> None:
+        self.problems.append((KEYS_BY_NAME[name].full, message))
+
+    def _value(self, name: str) -> tuple[Key, str | None]:
+        key = KEYS_BY_NAME[name]
+        value = self.raw.get(key.full)
+        return key, value
+
+    def string(self, name: str) -> str:
+        key, value = self._value(name)
+        if value is None:
+            if key.default is None:
+                self.problem(name, f"is not set. Fix: pulumi config set {key.full} <value>")
+                return ""
+            return str(key.default)
+        return value.strip()
+
+    def integer(self, name: str, low: int, high: int, unit: str = "") -> int:
+        key, value = self._value(name)
+        if value is None:
+            return int(key.default)
+        text = value.strip()
+        try:
+            number = int(text)
+        except ValueError:
+            self.problem(
+                name,
+                f"{text!r} is not an integer. Fix: pulumi config set {key.full} {key.default}",
+            )
+            return int(key.default)
+        if not low <= number <= high:
+            self.problem(
+                name,
+                f"{number}{unit} is outside {low}..{high}{unit}. "
+                f"Fix: pulumi config set {key.full} {key.default}",
+            )
+        return number
+
+    def boolean(self, name: str) -> bool:
+        key, value = self._value(name)
+        if value is None:
+            return bool(key.default)
+        text = value.strip().lower()
+        if text in ("true", "false"):
+            return text == "true"
+        self.problem(
+            name,
+            f"{value!r} is not a boolean. "
+            f"Fix: pulumi config set {key.full} {str(bool(key.default)).lower()}",
+        )
+        return bool(key.default)
+
+    def string_list(self, name: str) -> tuple[str, ...]:
+        key, value = self._value(name)
+        if value is None:
+            return tuple(key.default)
+        try:
+            items = json.loads(value)
+        except json.JSONDecodeError:
+            items = None
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            self.problem(
+                name,
+                f"{value!r} is not a list of strings. Fix: pulumi config set --path "
+                f"'{key.full}[0]' <value> (or edit the list in Pulumi.<stack>.yaml)",
+            )
+            return tuple(key.default)
+        return tuple(items)
+
+
+def _memory_mib(text: str) -> int | None:
+    match = re.fullmatch(r"(\d+)(Mi|Gi)", text)
+    if not match:
+        return None
+    number, unit = int(match.group(1)), match.group(2)
+    return number * 1024 if unit == "Gi" else number
+
+
+def _cpu_value(text: str) -> float | None:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)|(\d+)m", text)
+    if not match:
+        return None
+    return float(match.group(1)) if match.group(1) else int(match.group(2)) / 1000
+
+
+def _check_resources(r: _Reader, cpu: str, memory: str, concurrency: int) -> None:
+    cores = _cpu_value(cpu)
+    mib = _memory_mib(memory)
+    if cores is None or not (0.08 <= cores <= 8) or (cores > 1 and cores not in _CPU_WHOLE):
+        r.problem(
+            "cpu",
+            f"{cpu!r} is not a Cloud Run CPU limit (0.08-1, or 1, 2, 4, 6, 8). "
+            "Fix: pulumi config set emergence-cloudrun:cpu 1",
+        )
+        cores = None
+    if mib is None or not (128 <= mib <= 32768):
+        r.problem(
+            "memory",
+            f"{memory!r} is not a Cloud Run memory limit (128Mi to 32Gi, written like 512Mi or "
+            "2Gi). Fix: pulumi config set emergence-cloudrun:memory 2Gi",
+        )
+        mib = None
+    if cores is None:
+        return
+    if cores < 1 and concurrency != 1:
+        r.problem(
+            "cpu",
+            f"a CPU limit below 1 ({cpu}) needs concurrency 1 on Cloud Run. "
+            "Fix: pulumi config set emergence-cloudrun:cpu 1",
+        )
+    if mib is None:
+        return
+    whole = max(1, int(cores))
+    if mib > _MEMORY_MAX_MIB[whole]:
+        r.problem(
+            "memory",
+            f"{memory} is more than Cloud Run allows with {cpu} CPU "
+            f"(at most {_MEMORY_MAX_MIB[whole] // 1024}Gi). Fix: raise "
+            "emergence-cloudrun:cpu or lower emergence-cloudrun:memory",
+        )
+    if mib < _MEMORY_MIN_MIB[whole]:
+        r.problem(
+            "memory",
+            f"{memory} is less than Cloud Run requires with {cpu} CPU "
+            f"(at least {_MEMORY_MIN_MIB[whole] // 1024}Gi). Fix: raise "
+            "emergence-cloudrun:memory or lower emergence-cloudrun:cpu",
+        )
+
+
+def _probe(r: _Reader, path: str, prefix: str, initial_delay: bool) -> ProbeSettings:
+    max_period = 240 if prefix == "startupProbe" else 3600
+    delay = r.integer(f"{prefix}InitialDelaySeconds", 0, 240, " s") if initial_delay else 0
+    period = r.integer(f"{prefix}PeriodSeconds", 1, max_period, " s")
+    timeout = r.integer(f"{prefix}TimeoutSeconds", 1, max_period, " s")
+    threshold = r.integer(f"{prefix}FailureThreshold", 1, 100)
+    if timeout > period:
+        r.problem(
+            f"{prefix}TimeoutSeconds",
+            f"{timeout} s is longer than the probe period ({period} s); Cloud Run rejects it. "
+            f"Fix: pulumi config set emergence-cloudrun:{prefix}TimeoutSeconds {min(period, 3)}",
+        )
+    return ProbeSettings(path, delay, period, timeout, threshold)
+
+
+def build_settings(
+    stack: str,
+    raw: Mapping[str, str | None],
+    *,
+    secrets_present: set[str] | frozenset[str] = frozenset(),
+    password: Any = None,
+    project_dir: Path = PROJECT_DIR,
+) -> Settings:
+    """Validate raw config strings (`namespace:key` -> string) into Settings, or raise.
+
+    `secrets_present` names the secret keys that are set (their values are never read here);
+    `password` is the SMTP password as a secret Output (program) or None (commands).
+    """
+    r = _Reader(raw, set(secrets_present))
+
+    project = r.string("project")
+    if project and not _PROJECT_ID.match(project):
+        r.problem(
+            "project",
+            f"{project!r} is not a Google Cloud project id (6-30 lowercase letters, digits, "
+            "hyphens). Fix: pulumi config set gcp:project emergence-469005",
+        )
+    region = r.string("region")
+    if region and region not in CLOUD_RUN_REGIONS:
+        r.problem(
+            "region",
+            f"{region!r} is not a Cloud Run region. Fix: pulumi config set gcp:region "
+            "europe-west1 (see https://cloud.google.com/run/docs/locations)",
+        )
+
+    name = r.string("serviceName")
+    if not _SERVICE_NAME.match(name):
+        r.problem(
+            "serviceName",
+            f"{name!r} breaks Cloud Run's naming rules (lowercase letters, digits and hyphens, "
+            "start with a letter, no trailing hyphen, at most 49 characters). "
+            "Fix: pulumi config set emergence-cloudrun:serviceName emergence-app",
+        )
+
+    cpu = r.string("cpu")
+    memory = r.string("memory")
+    concurrency = r.integer("concurrency", 1, 1000)
+    _check_resources(r, cpu, memory, concurrency)
+    min_instances = r.integer("minInstances", 0, 1000)
+    max_instances = r.integer("maxInstances", 1, 1000)
+    if min_instances > max_instances:
+        r.problem(
+            "minInstances",
+            f"{min_instances} is above maxInstances ({max_instances}). Fix: pulumi config set "
+            f"emergence-cloudrun:minInstances {min(min_instances, max_instances)}",
+        )
+    health_path = r.string("healthPath")
+    if not health_path.startswith("/"):
+        r.problem(
+            "healthPath",
+            f"{health_path!r} is not a URL path. "
+            "Fix: pulumi config set emergence-cloudrun:healthPath /api/health",
+        )
+    public_access = r.string("publicAccess")
+    if public_access not in PUBLIC_ACCESS_MODES:
+        r.problem(
+            "publicAccess",
+            f"{public_access!r} is not one of {', '.join(PUBLIC_ACCESS_MODES)}. "
+            "Fix: pulumi config set emergence-cloudrun:publicAccess allUsers",
+        )
+    roles = r.string_list("runtimeRoles")
+    bad_roles = [
+        role
+        for role in roles
+        if not _ROLE.match(role) or role in ("roles/owner", "roles/editor", "roles/viewer")
+    ]
+    if bad_roles:
+        r.problem(
+            "runtimeRoles",
+            f"{', '.join(bad_roles)}: not a predefined role, or a basic role the app must not "
+            "have. Fix: list predefined roles such as roles/logging.logWriter",
+        )
+    service = ServiceSettings(
+        name=name,
+        cpu=cpu,
+        memory=memory,
+        cpu_idle=r.boolean("cpuIdle"),
+        startup_cpu_boost=r.boolean("startupCpuBoost"),
+        min_instances=min_instances,
+        max_instances=max_instances,
+        concurrency=concurrency,
+        request_timeout_seconds=r.integer("requestTimeoutSeconds", 1, 3600, " s"),
+        container_port=r.integer("containerPort", 1, 65535),
+        startup_probe=_probe(r, health_path, "startupProbe", initial_delay=True),
+        liveness_probe=_probe(r, health_path, "livenessProbe", initial_delay=False),
+        public_access=public_access,
+        deletion_protection=r.boolean("deletionProtection"),
+        runtime_roles=roles,
+    )
+
+    smtp = _smtp(r, password)
+    image, registry = _image_and_registry(r, project_dir)
+
+    keep = r.integer("revisionsToKeep", 1, 3)
+    if registry.images_to_keep < keep:
+        r.problem(
+            "imagesToKeep",
+            f"{registry.images_to_keep} is fewer than revisionsToKeep ({keep}): the registry "
+            "cleanup would delete the image of a revision kept for rollback. "
+            f"Fix: pulumi config set emergence-cloudrun:imagesToKeep {max(10, keep)}",
+        )
+    rollback = r.string("rollbackRevision") or None
+    if rollback is not None and not rollback.startswith(f"{name}-"):
+        r.problem(
+            "rollbackRevision",
+            f"{rollback!r} is not a revision of service {name!r} (names look like "
+            f"{name}-00042-abc). Fix: pick one from `python -m infra revisions`, or clear it "
+            "with pulumi config rm emergence-cloudrun:rollbackRevision",
+        )
+
+    settings = Settings(
+        stack=stack,
+        project=project,
+        region=region,
+        service=service,
+        smtp=smtp,
+        image=image,
+        registry=registry,
+        retention=RetentionSettings(keep, r.boolean("retentionDryRun")),
+        rollback_revision=rollback,
+        verify_deployment=r.boolean("verifyDeployment"),
+        monitoring_enabled=r.boolean("monitoringEnabled"),
+        allow_dirty_deploy=r.boolean("allowDirtyDeploy"),
+        adopt_existing=r.boolean("adoptExisting"),
+    )
+    if r.problems:
+        raise SettingsError(stack, r.problems)
+    return settings
+
+
+def _smtp(r: _Reader, password: Any) -> SmtpSettings:
+    enabled = r.boolean("emailEnabled")
+    host = r.string("smtpHost")
+    port = r.integer("smtpPort", 1, 65535)
+    user = r.string("smtpUser")
+    from_email = r.string("smtpFromEmail")
+    from_name = r.string("smtpFromName")
+    password_configured = KEYS_BY_NAME["smtpPassword"].full in r.secrets_present
+    if host and not _HOSTNAME.match(host):
+        r.problem(
+            "smtpHost",
+            f"{host!r} is not a host name. "
+            "Fix: pulumi config set emergence-cloudrun:smtpHost smtp.gmail.com",
+        )
+    for name, value in (("smtpUser", user), ("smtpFromEmail", from_email)):
+        if value and not _EMAIL.match(value):
+            r.problem(
+                name,
+                f"{value!r} is not an e-mail address (no '@' or no domain). "
+                f"Fix: pulumi config set emergence-cloudrun:{name} name@example.com",
+            )
+        elif enabled and not value:
+            r.problem(
+                name,
+                "is empty while emailEnabled is true. "
+                f"Fix: pulumi config set emergence-cloudrun:{name} name@example.com "
+                "(or pulumi config set emergence-cloudrun:emailEnabled false)",
+            )
+    if enabled and not host:
+        r.problem("smtpHost", "is empty while emailEnabled is true. Fix: set the SMTP server")
+    if enabled and not password_configured:
+        r.problem(
+            "smtpPassword",
+            "is not set while emailEnabled is true. "
+            "Fix: pulumi config set --secret emergence-cloudrun:smtpPassword "
+            "(it prompts; the value is stored encrypted)",
+        )
+    return SmtpSettings(
+        enabled=enabled,
+        host=host,
+        port=port,
+        user=user,
+        from_email=from_email,
+        from_name=from_name,
+        use_tls=r.boolean("smtpUseTls"),
+        password_configured=password_configured,
+        password=password,
+    )
+
+
+def _image_and_registry(r: _Reader, project_dir: Path) -> tuple[ImageSettings, RegistrySettings]:
+    repository_id = r.string("artifactRepository")
+    if not _REPOSITORY_ID.match(repository_id):
+        r.problem(
+            "artifactRepository",
+            f"{repository_id!r} is not an Artifact Registry repository id (lowercase letters, "
+            "digits, hyphens). Fix: pulumi config set emergence-cloudrun:artifactRepository app",
+        )
+    image_name = r.string("imageName")
+    if not _IMAGE_NAME.match(image_name):
+        r.problem(
+            "imageName",
+            f"{image_name!r} is not a Docker image name. "
+            "Fix: pulumi config set emergence-cloudrun:imageName emergence-app",
+        )
+    context = (project_dir / r.string("buildContext")).resolve()
+    dockerfile = (context / r.string("dockerfile")).resolve()
+    if not context.is_dir():
+        r.problem(
+            "buildContext",
+            f"{context} is not a directory. Fix: pulumi config set "
+            "emergence-cloudrun:buildContext <path to the app source, relative to Pulumi.yaml>",
+        )
+    elif not dockerfile.is_file():
+        r.problem(
+            "dockerfile",
+            f"{dockerfile} does not exist. Fix: pulumi config set "
+            "emergence-cloudrun:dockerfile <Dockerfile path inside the build context>",
+        )
+    image = ImageSettings(
+        repository_id=repository_id,
+        image_name=image_name,
+        context=context,
+        dockerfile=dockerfile,
+        target=r.string("buildTarget"),
+    )
+    registry = RegistrySettings(
+        repository_id=repository_id,
+        images_to_keep=r.integer("imagesToKeep", 1, 1000),
+        untagged_max_age_days=r.integer("untaggedImageMaxAgeDays", 1, 3650, " days"),
+    )
+    return image, registry
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def load_settings() -> Settings:
+    """Inside a Pulumi program: read `pulumi.Config`, validate, return Settings or raise."""
+    raw: dict[str, str | None] = {}
+    configs: dict[str, pulumi.Config] = {}
+    secrets_present: set[str] = set()
+    password = None
+    for key in (*GCP_KEYS, *KEYS):
+        cfg = configs.setdefault(key.namespace, pulumi.Config(key.namespace))
+        if key.secret:
+            value = cfg.get_secret(key.name)
+            if value is not None:
+                secrets_present.add(key.full)
+                password = value
+            continue
+        raw[key.full] = cfg.get(key.name)
+    return build_settings(
+        pulumi.get_stack(), raw, secrets_present=secrets_present, password=password
+    )
+
+
+def read_stack_config(
+    stack: str, project_dir: Path = PROJECT_DIR
+) -> tuple[dict[str, str], set[str]]:
+    """Read `Pulumi.<stack>.yaml`: (plain values as config strings, names of secure keys).
+
+    Secure values are never decrypted here; only their presence is reported.
+    """
+    import yaml  # noqa: PLC0415 - only the commands need YAML
+
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise SettingsError(
+            stack,
+            [(str(path.name), f"stack file not found. Fix: pulumi stack init {stack}")],
+        )
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    values: dict[str, str] = {}
+    secure: set[str] = set()
+    for name, value in (document.get("config") or {}).items():
+        full = name if ":" in name else f"{PROJECT}:{name}"
+        if isinstance(value, dict) and "secure" in value:
+            secure.add(full)
+        else:
+            values[full] = config_string(value)
+    return values, secure
+
+
+def config_string(value: Any) -> str:
+    """How the Pulumi CLI hands a YAML value to the program: strings as is, the rest as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def load_stack_settings(
+    stack: str = "prod",
+    project_dir: Path = PROJECT_DIR,
+    *,
+    supplied_secrets: Iterable[str] = (),
+) -> Settings:
+    """Outside the engine (CLI commands): settings from the stack file, secrets not decrypted.
+
+    `supplied_secrets` names secret keys (e.g. "smtpPassword") the caller provides itself, such
+    as `infra local` reading SMTP_PASSWORD from its environment.
+    """
+    values, secure = read_stack_config(stack, project_dir)
+    secure |= {KEYS_BY_NAME[name].full for name in supplied_secrets}
+    return build_settings(stack, values, secrets_present=secure, project_dir=project_dir)

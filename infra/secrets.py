@@ -1,0 +1,70 @@
+"""Secret Manager secret SMTP_PASSWORD, its version, and access for the runtime account only."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.component import child_options
+
+ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"
+SMTP_SECRET_ID = "SMTP_PASSWORD"  # noqa: S105 - the secret's name, as in the guide
+_SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+
+
+@dataclass
+class SmtpSecretArgs:
+    project: str
+    value: pulumi.Input[str]  # must be a secret Output
+    accessor_member: pulumi.Input[str]  # serviceAccount:<email>
+    secret_id: str = SMTP_SECRET_ID
+
+
+class SmtpSecret(pulumi.ComponentResource):
+    """The secret, one version holding the stack's value, and secretAccessor on it.
+
+    The Cloud Run env var pins `version.version` (not `latest`): a new password creates a new
+    version and so rolls a new revision. Old versions are abandoned, not destroyed, so a
+    rollback target pinned to one still starts.
+    """
+
+    secret: gcp.secretmanager.Secret
+    version: gcp.secretmanager.SecretVersion
+    accessor: gcp.secretmanager.SecretIamMember
+
+    def __init__(self, name: str, args: SmtpSecretArgs, opts: pulumi.ResourceOptions | None = None):
+        if not _SECRET_ID.match(args.secret_id):
+            raise ValueError(f"SmtpSecret: bad secret id {args.secret_id!r}")
+        if not isinstance(args.value, pulumi.Output):
+            raise TypeError("SmtpSecret: the value must be a secret pulumi.Output, never a str")
+        super().__init__("emergence:secrets:SmtpSecret", name, None, opts)
+        child = child_options(self, opts)
+        self.secret = gcp.secretmanager.Secret(
+            f"{name}-secret",
+            project=args.project,
+            secret_id=args.secret_id,
+            replication=gcp.secretmanager.SecretReplicationArgs(
+                auto=gcp.secretmanager.SecretReplicationAutoArgs(),
+            ),
+            labels={"managed-by": "pulumi", "app": "emergence"},
+            opts=child,
+        )
+        self.version = gcp.secretmanager.SecretVersion(
+            f"{name}-version",
+            secret=self.secret.id,
+            secret_data=pulumi.Output.secret(args.value),
+            deletion_policy="ABANDON",
+            opts=child,
+        )
+        self.accessor = gcp.secretmanager.SecretIamMember(
+            f"{name}-accessor",
+            project=args.project,
+            secret_id=self.secret.id,
+            role=ACCESSOR_ROLE,
+            member=args.accessor_member,
+            opts=child,
+        )
+        self.register_outputs({"secret_id": self.secret.secret_id, "version": self.version.version})

@@ -1,0 +1,306 @@
+"""The whole program for stack prod, evaluated under Pulumi's mocks: what `pulumi up` declares."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.config import SettingsError
+from infra.mockrun import UNKNOWN, attempt, evaluate
+from tests.conftest import TEST_SMTP_PASSWORD
+
+RUN_SERVICE = "gcp:cloudrunv2/service:Service"
+RUN_V1_SERVICE = "gcp:cloudrun/service:Service"
+IMAGE = "docker:index/image:Image"
+SECRET = "gcp:secretmanager/secret:Secret"
+SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
+ACCESSOR = "gcp:secretmanager/secretIamMember:SecretIamMember"
+ACCOUNT = "gcp:serviceaccount/account:Account"
+REPOSITORY = "gcp:artifactregistry/repository:Repository"
+PROJECT_IAM = "gcp:projects/iAMMember:IAMMember"
+INVOKER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
+API = "gcp:projects/service:Service"
+
+
+def container(ev):
+    return ev.one(RUN_SERVICE).inputs["template"]["containers"][0]
+
+
+def test_exactly_one_cloud_run_service(prod):
+    assert len(prod.of_type(RUN_SERVICE)) == 1
+    assert prod.of_type(RUN_V1_SERVICE) == []
+    assert prod.one(RUN_SERVICE).inputs["name"] == "emergence-app"
+    assert prod.one(RUN_SERVICE).inputs["location"] == "europe-west1"
+    assert prod.one(RUN_SERVICE).inputs["project"] == "emergence-469005"
+
+
+def test_all_traffic_goes_to_the_latest_revision(prod):
+    traffics = prod.one(RUN_SERVICE).inputs["traffics"]
+    assert traffics == [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}]
+
+
+def test_rollback_pins_all_traffic_to_one_revision():
+    ev = evaluate(
+        "prod",
+        config={"rollbackRevision": "emergence-app-00041-xyz"},
+        secrets={"smtpPassword": TEST_SMTP_PASSWORD},
+    )
+    assert ev.one(RUN_SERVICE).inputs["traffics"] == [
+        {
+            "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+            "revision": "emergence-app-00041-xyz",
+            "percent": 100,
+        }
+    ]
+    assert ev.outputs["trafficPinnedTo"] == "emergence-app-00041-xyz"
+    assert ev.of_type(IMAGE), "a new image is still built while pinned"
+
+
+def test_environment_is_the_guides_smtp_settings(prod):
+    envs = {e["name"]: e for e in container(prod)["envs"]}
+    plain = {name: e["value"] for name, e in envs.items() if "value" in e}
+    assert plain == {
+        "EMAIL_ENABLED": "1",
+        "SMTP_HOST": "smtp.gmail.com",
+        "SMTP_PORT": "587",
+        "SMTP_USER": "gonzalefernando@gmail.com",
+        "SMTP_FROM_EMAIL": "gonzalefernando@gmail.com",
+        "SMTP_FROM_NAME": "ÉMERGENCE",
+        "SMTP_USE_TLS": "1",
+    }
+    assert set(envs) == {*plain, "SMTP_PASSWORD"}
+
+
+def test_smtp_password_is_a_secret_reference_pinned_to_the_created_version(prod):
+    env = next(e for e in container(prod)["envs"] if e["name"] == "SMTP_PASSWORD")
+    assert "value" not in env
+    ref = env["valueSource"]["secretKeyRef"]
+    version = prod.one(SECRET_VERSION)
+    secret = prod.one(SECRET)
+    assert ref["secret"] == secret.inputs["secretId"] == "SMTP_PASSWORD"
+    assert ref["version"] == version.outputs["version"] != "latest"
+    assert version.inputs["secret"] == secret.id
+    assert version.inputs["deletionPolicy"] == "ABANDON"  # rollback targets keep their version
+    assert secret.inputs["replication"] == {"auto": {}}
+
+
+def test_service_waits_for_the_secret_accessor_binding(prod):
+    service = prod.one(RUN_SERVICE)
+    accessor = prod.one(ACCESSOR)
+    assert accessor.urn in service.dependencies
+    assert accessor.inputs["role"] == "roles/secretmanager.secretAccessor"
+    assert accessor.inputs["secretId"] == prod.one(SECRET).id  # this secret only
+    assert accessor.inputs["member"] == prod.one(ACCOUNT).outputs["member"]
+    for api in prod.of_type(API):
+        assert api.urn in service.dependencies
+
+
+def test_no_project_wide_secret_access_and_no_basic_roles(prod):
+    roles = sorted(r.inputs["role"] for r in prod.of_type(PROJECT_IAM))
+    assert roles == ["roles/logging.logWriter", "roles/monitoring.metricWriter"]
+    for binding in prod.of_type(PROJECT_IAM):
+        assert binding.inputs["member"] == prod.one(ACCOUNT).outputs["member"]
+
+
+def test_runs_as_the_dedicated_service_account(prod):
+    account = prod.one(ACCOUNT)
+    email = prod.one(RUN_SERVICE).inputs["template"]["serviceAccount"]
+    assert (
+        email
+        == account.outputs["email"]
+        == "emergence-app-run@emergence-469005.iam.gserviceaccount.com"
+    )
+    assert "compute@developer.gserviceaccount.com" not in email
+
+
+def test_probes_get_the_health_endpoint(prod):
+    c = container(prod)
+    assert c["startupProbe"]["httpGet"] == {"path": "/api/health", "port": 8080}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/api/health", "port": 8080}
+    assert c["startupProbe"]["timeoutSeconds"] <= c["startupProbe"]["periodSeconds"] <= 240
+    assert c["ports"] == {"containerPort": 8080, "name": "http1"}
+
+
+def test_resources_scaling_and_timeouts_come_from_settings():
+    ev = evaluate(
+        "prod",
+        config={"cpu": "2", "memory": "4Gi", "maxInstances": 7, "concurrency": 20},
+        secrets={"smtpPassword": TEST_SMTP_PASSWORD},
+    )
+    template = ev.one(RUN_SERVICE).inputs["template"]
+    assert template["containers"][0]["resources"]["limits"] == {"cpu": "2", "memory": "4Gi"}
+    assert template["scaling"] == {"minInstanceCount": 0, "maxInstanceCount": 7}
+    assert template["maxInstanceRequestConcurrency"] == 20
+    assert template["timeout"] == "300s"
+
+
+def test_service_runs_the_image_by_digest(prod):
+    image = prod.one(IMAGE)
+    assert container(prod)["image"] == image.outputs["repoDigest"]
+    assert "@sha256:" in container(prod)["image"]
+    assert image.inputs["imageName"].startswith(
+        "europe-west1-docker.pkg.dev/emergence-469005/app/emergence-app:deploy-"
+    )
+    assert image.inputs["build"]["platform"] == "linux/amd64"
+    assert image.inputs["build"]["builderVersion"] == "BuilderBuildKit"
+    assert image.inputs["build"]["context"] == "app_image"  # relative: state is portable
+    assert image.inputs["registry"]["username"] == "oauth2accesstoken"
+    assert "registry" in image.secret_inputs
+
+
+def test_preview_never_gives_cloud_run_a_tag(prod_preview):
+    assert container(prod_preview)["image"] is UNKNOWN
+    assert prod_preview.outputs["imageDigest"] is UNKNOWN
+
+
+def test_registry_keeps_at_least_as_many_images_as_revisions(prod):
+    repo = prod.one(REPOSITORY)
+    assert repo.inputs["repositoryId"] == "app"
+    assert repo.inputs["format"] == "DOCKER"
+    assert repo.inputs["location"] == "europe-west1"
+    assert repo.inputs["cleanupPolicyDryRun"] is False
+    policies = {p["id"]: p for p in repo.inputs["cleanupPolicies"]}
+    keep = policies["keep-recent-versions"]
+    assert keep["action"] == "KEEP"
+    assert keep["mostRecentVersions"]["keepCount"] >= 3
+    delete = policies["delete-old-untagged"]
+    assert delete["action"] == "DELETE"
+    assert delete["condition"] == {"tagState": "UNTAGGED", "olderThan": f"{14 * 86400}s"}
+
+
+def test_apis_are_enabled_and_never_disabled_on_destroy(prod):
+    apis = {a.inputs["service"]: a.inputs for a in prod.of_type(API)}
+    assert set(apis) == {
+        "run.googleapis.com",
+        "artifactregistry.googleapis.com",
+        "secretmanager.googleapis.com",
+        "iam.googleapis.com",
+    }
+    assert all(a["disableOnDestroy"] is False for a in apis.values())
+
+
+def test_public_by_all_users_by_default(prod):
+    service = prod.one(RUN_SERVICE)
+    assert service.inputs["deletionProtection"] is True
+    assert service.inputs["invokerIamDisabled"] is False
+    invoker = prod.one(INVOKER)
+    assert invoker.inputs["member"] == "allUsers"
+    assert invoker.inputs["role"] == "roles/run.invoker"
+
+
+@pytest.mark.parametrize(
+    ("mode", "members", "iam_disabled"),
+    [("invokerIamDisabled", [], True), ("private", [], False)],
+)
+def test_public_access_modes(mode, members, iam_disabled):
+    ev = evaluate(
+        "prod", config={"publicAccess": mode}, secrets={"smtpPassword": TEST_SMTP_PASSWORD}
+    )
+    assert [r.inputs["member"] for r in ev.of_type(INVOKER)] == members
+    assert ev.one(RUN_SERVICE).inputs["invokerIamDisabled"] is iam_disabled
+
+
+def test_components_are_typed_and_own_their_children(prod):
+    components = {r.type for r in prod.resources if not r.custom}
+    assert {
+        "emergence:apis:ProjectApis",
+        "emergence:registry:ArtifactRepository",
+        "emergence:identity:RuntimeIdentity",
+        "emergence:secrets:SmtpSecret",
+        "emergence:image:AppImage",
+        "emergence:service:AppService",
+    } <= components
+    by_urn = {r.urn: r for r in prod.resources}
+    for r in prod.custom():
+        assert r.parent in by_urn and not by_urn[r.parent].custom, f"{r.name} has no component"
+        assert r.name.startswith(by_urn[r.parent].name + "-")
+
+
+def test_outputs(prod):
+    assert prod.outputs["serviceUrl"].startswith("https://emergence-app-")
+    assert prod.outputs["latestReadyRevision"].startswith("emergence-app-")
+    assert prod.outputs["imageTag"].startswith("deploy-")
+    assert prod.outputs["imageDigest"] == prod.one(IMAGE).outputs["repoDigest"]
+    assert prod.outputs["secretId"] == "SMTP_PASSWORD"
+    assert prod.outputs["serviceAccountEmail"] == prod.one(ACCOUNT).outputs["email"]
+    assert prod.secret_outputs == frozenset()
+
+
+def test_the_password_is_only_in_the_secret_version_and_only_as_a_secret(prod):
+    holders = []
+    for r in prod.resources:
+        if TEST_SMTP_PASSWORD in json.dumps(r.inputs, default=str):
+            holders.append((r.type, r.name))
+    assert holders == [(SECRET_VERSION, "smtp-password-version")]
+    assert "secretData" in prod.one(SECRET_VERSION).secret_inputs
+    assert TEST_SMTP_PASSWORD not in json.dumps(prod.outputs, default=str)
+
+
+def test_email_disabled_needs_no_password_and_declares_no_secret():
+    ev = evaluate("prod", config={"emailEnabled": False})
+    assert ev.of_type(SECRET) == [] and ev.of_type(ACCESSOR) == []
+    envs = {e["name"]: e.get("value") for e in container(ev)["envs"]}
+    assert envs["EMAIL_ENABLED"] == "0"
+    assert "SMTP_PASSWORD" not in envs
+    assert ev.outputs["secretId"] is None
+
+
+BAD_CONFIGS = [
+    ({"gcp:region": "europe-west99"}, "gcp:region", "europe-west1"),
+    ({"gcp:project": "Emergence_469005"}, "gcp:project", "emergence-469005"),
+    ({"smtpPort": "smtp"}, "emergence-cloudrun:smtpPort", "587"),
+    ({"smtpPort": 70000}, "emergence-cloudrun:smtpPort", "587"),
+    ({"smtpUser": "gonzalefernando"}, "emergence-cloudrun:smtpUser", "@"),
+    ({"smtpFromEmail": "no-at-sign.example.com"}, "emergence-cloudrun:smtpFromEmail", "@"),
+    ({"serviceName": "Emergence_App"}, "emergence-cloudrun:serviceName", "emergence-app"),
+    ({"serviceName": "emergence-app-"}, "emergence-cloudrun:serviceName", "emergence-app"),
+    ({"serviceName": "e" * 50}, "emergence-cloudrun:serviceName", "49"),
+    ({"revisionsToKeep": 0}, "emergence-cloudrun:revisionsToKeep", "1..3"),
+    ({"revisionsToKeep": 5}, "emergence-cloudrun:revisionsToKeep", "1..3"),
+    ({"memory": "2GB"}, "emergence-cloudrun:memory", "2Gi"),
+    ({"memory": "64Gi"}, "emergence-cloudrun:memory", "32Gi"),
+    ({"cpu": "3"}, "emergence-cloudrun:cpu", "1, 2, 4, 6, 8"),
+    ({"cpu": "1", "memory": "8Gi"}, "emergence-cloudrun:memory", "at most 4Gi"),
+    ({"cpu": "0.5"}, "emergence-cloudrun:cpu", "concurrency 1"),
+    ({"maxInstances": 0}, "emergence-cloudrun:maxInstances", "1..1000"),
+    ({"minInstances": 5, "maxInstances": 2}, "emergence-cloudrun:minInstances", "maxInstances"),
+    ({"concurrency": 5000}, "emergence-cloudrun:concurrency", "1..1000"),
+    ({"requestTimeoutSeconds": 7200}, "emergence-cloudrun:requestTimeoutSeconds", "3600"),
+    ({"startupProbeTimeoutSeconds": 10}, "emergence-cloudrun:startupProbeTimeoutSeconds", "period"),
+    ({"startupProbePeriodSeconds": 300}, "emergence-cloudrun:startupProbePeriodSeconds", "240"),
+    ({"publicAccess": "everyone"}, "emergence-cloudrun:publicAccess", "allUsers"),
+    ({"emailEnabled": "yes"}, "emergence-cloudrun:emailEnabled", "true"),
+    ({"imagesToKeep": 2}, "emergence-cloudrun:imagesToKeep", "revisionsToKeep"),
+    ({"buildContext": "no/such/dir"}, "emergence-cloudrun:buildContext", "buildContext"),
+    ({"runtimeRoles": '["roles/editor"]'}, "emergence-cloudrun:runtimeRoles", "basic role"),
+    (
+        {"rollbackRevision": "other-app-00001-abc"},
+        "emergence-cloudrun:rollbackRevision",
+        "revisions",
+    ),
+    ({"smtpHost": "smtp gmail com"}, "emergence-cloudrun:smtpHost", "smtp.gmail.com"),
+]
+
+
+@pytest.mark.parametrize(
+    ("config", "key", "fix"),
+    BAD_CONFIGS,
+    ids=[c[1] + "=" + str(list(c[0].values())[-1])[:20] for c in BAD_CONFIGS],
+)
+def test_bad_setting_names_the_key_and_fix_and_registers_nothing(config, key, fix):
+    ev, error = attempt("prod", config=config, secrets={"smtpPassword": TEST_SMTP_PASSWORD})
+    assert isinstance(error, SettingsError)
+    assert key in error.keys
+    message = str(error)
+    assert f"{key}:" in message and "Fix:" in message and fix in message
+    assert ev.resources == [], "a bad setting must stop the program before any resource"
+    assert TEST_SMTP_PASSWORD not in message
+
+
+def test_email_enabled_without_password_is_refused_before_anything():
+    ev, error = attempt("prod")
+    assert isinstance(error, SettingsError)
+    assert error.keys == ["emergence-cloudrun:smtpPassword"]
+    assert "pulumi config set --secret emergence-cloudrun:smtpPassword" in str(error)
+    assert ev.resources == []
