@@ -18,6 +18,7 @@ import sys
 
 COMMANDS: dict[str, str] = {
     "plan": "infra.cli_plan",
+    "local": "infra.cli_local",
 }
 
 
