@@ -126,10 +126,10 @@ def one_layer_floor(base: str, network: str | None, workdir: Path, tag: str) -> 
     """Seconds to rebuild a one-file layer on top of `base`: this engine's floor for any
     rebuild that changes one layer (most of it, on vfs, is copying the root filesystem)."""
     (workdir / "Dockerfile").write_text(f"FROM {base}\nCOPY marker /marker\n")
-    (workdir / "marker").write_text("1\n")
+    (workdir / "marker").write_text(f"{tag} 1\n")  # content no earlier build has seen
     spec = BuildSpec(workdir, workdir / "Dockerfile")
     timed_build(spec, tag, network)
-    (workdir / "marker").write_text("2\n")
+    (workdir / "marker").write_text(f"{tag} 2\n")
     return timed_build(spec, tag, network)
 
 

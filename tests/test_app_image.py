@@ -28,6 +28,7 @@ from tests.image_helpers import (
     docker,
     image_id,
     image_layers,
+    make_wheel,
     remove_container,
     remove_images,
     run_detached,
@@ -326,3 +327,40 @@ def test_code_only_change_reuses_the_dependency_layers(app_image, tmp_path, dock
     finally:
         remove_images(first, again, changed)
     assert image_id(app_image)  # the session's image is untouched
+
+
+@pytest.mark.docker
+def test_the_torch_build_arg_installs_torch_from_the_given_index_only(
+    app_image, tmp_path, httpserver, docker_engine
+):
+    """The documented CPU-only torch route (app_image/README.md), with a local index standing
+    in for download.pytorch.org/whl/cpu: `torch==X` comes from TORCH_INDEX_URL, lands in the
+    runtime virtualenv, and requirements.txt installs around it."""
+    wheel = make_wheel(tmp_path, "torch", "0.0.1+cpu", '__version__ = "0.0.1+cpu"\n')
+    href = "/files/torch-0.0.1%2Bcpu-py3-none-any.whl"
+    httpserver.expect_request("/simple/torch/").respond_with_data(
+        f'<html><body><a href="{href}">{wheel.name}</a></body></html>', content_type="text/html"
+    )
+    httpserver.expect_request(f"/files/{wheel.name}").respond_with_data(
+        wheel.read_bytes(), content_type="application/octet-stream"
+    )
+    tag = unique("emergence-test-torch") + ":cpu"
+    index = f"http://127.0.0.1:{httpserver.port}/simple"
+    try:
+        # --network host always: the build must reach the index on this machine's loopback.
+        build(
+            APP_IMAGE,
+            tag,
+            network="host",
+            build_args={"TORCH_VERSION": "0.0.1", "TORCH_INDEX_URL": index},
+        )
+        assert any(req.path.startswith("/files/torch-") for req, _ in httpserver.log)
+        argv = ["run", "--rm", "--entrypoint", "python"]
+        if docker_engine["network"]:
+            argv += ["--network", docker_engine["network"]]
+        probe = "import fastapi, torch; print(torch.__version__, torch.__file__)"
+        out = docker(*argv, tag, "-c", probe).stdout.split()
+        assert out[0] == "0.0.1+cpu"
+        assert out[1].startswith("/opt/venv/")
+    finally:
+        remove_images(tag)
