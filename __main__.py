@@ -5,88 +5,102 @@ Wiring only: every decision lives in infra/ (see DEVELOPERS.md, "Architecture an
 
 import pulumi
 
-from infra import apis, credentials, gitinfo, identity, image, registry, secrets, service
-from infra.build_spec import build_spec
-from infra.config import PROJECT_DIR, load_settings
+from infra import (
+    apis,
+    credentials,
+    identity,
+    image,
+    monitoring,
+    registry,
+    retention,
+    secrets,
+    service,
+    verification,
+)
+from infra.config import load_settings
+from infra.preflight import preflight
 
 settings = load_settings()  # validated: a bad setting stops here, before any resource exists
-tag = gitinfo.image_tag(gitinfo.read_git_info(PROJECT_DIR))
+checked_in = preflight(settings)  # rollback target, clean-tree gate, image tag, import ids
+imports = checked_in.imports
 
-enabled = apis.ProjectApis("apis", apis.ProjectApisArgs(project=settings.project))
+enabled = apis.ProjectApis("apis", apis.ProjectApisArgs.from_settings(settings))
 after_apis = pulumi.ResourceOptions(depends_on=enabled.services)
-
 repository = registry.ArtifactRepository(
     "registry",
-    registry.ArtifactRepositoryArgs(
-        project=settings.project,
-        region=settings.region,
-        repository_id=settings.registry.repository_id,
-        images_to_keep=settings.registry.images_to_keep,
-        revisions_to_keep=settings.retention.revisions_to_keep,
-        untagged_max_age_days=settings.registry.untagged_max_age_days,
-    ),
-    opts=after_apis,
+    registry.ArtifactRepositoryArgs.from_settings(settings, imports.repository),
+    after_apis,
 )
 runtime = identity.RuntimeIdentity(
-    "runtime",
-    identity.RuntimeIdentityArgs(
-        project=settings.project,
-        account_id=identity.account_id_for(settings.service.name),
-        display_name=f"{settings.service.name} runtime",
-        roles=settings.service.runtime_roles,
-    ),
-    opts=after_apis,
+    "runtime", identity.RuntimeIdentityArgs.from_settings(settings), after_apis
 )
 
 secret_env, service_needs = [], [*enabled.services, *runtime.role_bindings]
-smtp_secret = None
+smtp = None
 if settings.smtp.password is not None:
-    smtp_secret = secrets.SmtpSecret(
+    smtp = secrets.SmtpSecret(
         "smtp-password",
-        secrets.SmtpSecretArgs(
-            project=settings.project,
-            value=settings.smtp.password,
-            accessor_member=runtime.member,
-        ),
-        opts=after_apis,
+        secrets.SmtpSecretArgs.from_settings(settings, runtime.member, imports.secret),
+        after_apis,
     )
     secret_env.append(
-        service.SecretEnv(
-            "SMTP_PASSWORD", smtp_secret.secret.secret_id, smtp_secret.version.version
-        )
+        service.SecretEnv("SMTP_PASSWORD", smtp.secret.secret_id, smtp.version.version)
     )
-    service_needs.append(smtp_secret.accessor)  # Cloud Run checks secret access at deploy
+    service_needs.append(smtp.accessor)  # Cloud Run checks secret access at deploy
 
 app_image = image.AppImage(
     "app",
-    image.AppImageArgs(
-        spec=build_spec(settings.image),
-        registry_server=settings.registry_host,
-        repository_url=repository.url,
-        image_name=settings.image.image_name,
-        tag=tag,
-        registry_password=credentials.registry_password(),
+    image.AppImageArgs.from_settings(
+        settings, repository.url, checked_in.tag, credentials.registry_password()
     ),
 )
 app = service.AppService(
     "app",
-    service.AppServiceArgs(
-        project=settings.project,
-        region=settings.region,
-        settings=settings.service,
+    service.AppServiceArgs.from_settings(
+        settings,
         image=app_image.repo_digest,
         service_account_email=runtime.email,
-        env=settings.smtp.env(),
         secret_env=secret_env,
-        rollback_revision=settings.rollback_revision,
+        import_id=imports.service,
+        invoker_import_id=imports.invoker,
     ),
-    opts=pulumi.ResourceOptions(depends_on=service_needs),
+    pulumi.ResourceOptions(depends_on=service_needs),
 )
+# The gate: checks the deployed service against the contract; a failure fails `pulumi up`.
+checked = verification.Verification(
+    "verify",
+    verification.VerificationArgs.from_settings(
+        settings,
+        service_url=app.uri,
+        revision=app.latest_ready_revision,
+        image_digest=app_image.repo_digest,
+    ),
+    pulumi.ResourceOptions(depends_on=[app]),
+)
+# After the gate: keep the newest ready revisions (and the rollback target), delete the rest.
+pruned = retention.Retention(
+    "retention",
+    retention.RetentionArgs.from_settings(
+        settings,
+        service_name=app.service.name,
+        latest_revision=app.latest_ready_revision,
+        image_digest=app_image.repo_digest,
+    ),
+    pulumi.ResourceOptions(depends_on=[app, checked]),
+)
+if settings.monitoring.enabled:
+    monitoring.Monitoring(
+        "monitoring", monitoring.MonitoringArgs.from_settings(settings, app.uri), after_apis
+    )
 
 pulumi.export("serviceUrl", app.uri)
 pulumi.export("latestReadyRevision", app.latest_ready_revision)
-pulumi.export("imageTag", tag)
+pulumi.export("imageTag", checked_in.tag)
 pulumi.export("imageDigest", app_image.repo_digest)
-pulumi.export("secretId", smtp_secret.secret.secret_id if smtp_secret else None)
+pulumi.export("secretId", smtp.secret.secret_id if smtp else None)
 pulumi.export("serviceAccountEmail", runtime.email)
 pulumi.export("trafficPinnedTo", settings.rollback_revision or "LATEST")
+pulumi.export("deploySource", checked_in.gate.record())
+pulumi.export("verifyDeployment", checked.enabled)
+pulumi.export("deploymentCheck", checked.summary)
+pulumi.export("revisionRetention", pruned.summary)

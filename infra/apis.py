@@ -9,6 +9,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.component import child_options
+from infra.config import Settings
 
 REQUIRED_APIS: tuple[str, ...] = (
     "run.googleapis.com",
@@ -16,6 +17,8 @@ REQUIRED_APIS: tuple[str, ...] = (
     "secretmanager.googleapis.com",
     "iam.googleapis.com",
 )
+# Uptime checks, alert policies, dashboards and log-based metrics (monitoringEnabled).
+MONITORING_APIS: tuple[str, ...] = ("monitoring.googleapis.com", "logging.googleapis.com")
 
 _API = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)*\.googleapis\.com$")
 
@@ -24,6 +27,11 @@ _API = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)*\.googleapis\.com$")
 class ProjectApisArgs:
     project: str
     services: tuple[str, ...] = REQUIRED_APIS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ProjectApisArgs:
+        extra = MONITORING_APIS if settings.monitoring.enabled else ()
+        return cls(project=settings.project, services=(*REQUIRED_APIS, *extra))
 
 
 class ProjectApis(pulumi.ComponentResource):

@@ -159,7 +159,12 @@ def as_json(evaluation: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from infra.config import KEYS, SettingsError  # noqa: PLC0415
-    from infra.mockrun import PLACEHOLDER_SECRET, evaluate, stack_config  # noqa: PLC0415
+    from infra.mockrun import (  # noqa: PLC0415
+        PLACEHOLDER_SECRET,
+        REAL_GIT,
+        evaluate,
+        stack_config,
+    )
 
     try:
         _, secret_values, _ = stack_config(args.stack)
@@ -172,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         if k.secret and k.full not in secret_values and k.default is None
     }
     try:
-        evaluation = evaluate(args.stack, secrets=missing, preview=True)
+        evaluation = evaluate(args.stack, secrets=missing, preview=True, git=REAL_GIT)
     except SettingsError as exc:
         raise CommandError(str(exc)) from None
     evaluation.warnings.extend(

@@ -21,6 +21,8 @@ from typing import Any
 
 import pulumi
 
+from infra.verify_rules import DEFAULT_CHECK_LINES, CheckSpecError, parse_checks
+
 PROJECT = "emergence-cloudrun"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -53,6 +55,7 @@ _HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 _REPOSITORY_ID = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 _IMAGE_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
 _ROLE = re.compile(r"^roles/[A-Za-z0-9_.]+$")
+_BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<![./])$")
 
 
 @dataclass(frozen=True)
@@ -148,9 +151,73 @@ KEYS: tuple[Key, ...] = (
         "Pin 100% of traffic to this revision (empty: the latest revision serves).",
     ),
     _k("verifyDeployment", "boolean", True, "Run the post-deploy checks; a failure fails `up`."),
+    _k(
+        "verifyChecks",
+        "array",
+        list(DEFAULT_CHECK_LINES),
+        "Post-deploy HTTP checks, one line each: '<name> <path> <status> [any|json|html|"
+        "prometheus] [<field>=<value>]' (the defaults are the service contract).",
+    ),
+    _k(
+        "verifyAllowedServices",
+        "array",
+        [],
+        "Other Cloud Run services allowed in the region; any other one fails the gate.",
+    ),
     _k("monitoringEnabled", "boolean", True, "Declare uptime check, alerts, metrics, dashboard."),
     _k("allowDirtyDeploy", "boolean", False, "Emergency override of the clean-tree gate."),
+    _k(
+        "defaultBranch",
+        "string",
+        "main",
+        "Branch whose commits stack prod deploys (the clean-tree gate checks origin/<branch>).",
+    ),
     _k("adoptExisting", "boolean", False, "Import the hand-made production resources."),
+    # monitoring (issue 9): alerts, uptime check
+    _k(
+        "alertEmails",
+        "array",
+        [],
+        "E-mail addresses notified by the alert policies (empty: alerts without notification).",
+    ),
+    _k("uptimeCheckPeriodSeconds", "integer", 300, "Uptime check period: 60, 300, 600 or 900 s."),
+    _k("uptimeCheckTimeoutSeconds", "integer", 10, "Uptime check timeout in seconds (1-60)."),
+    _k(
+        "errorRatioThresholdPercent",
+        "integer",
+        5,
+        "Alert when 5xx responses exceed this share of requests (1-100 %).",
+    ),
+    _k(
+        "errorRatioDurationSeconds",
+        "integer",
+        300,
+        "How long the 5xx ratio must stay above the threshold before alerting (0-3600 s).",
+    ),
+    # the Phase 2 report and dashboard (issue 9)
+    _k("phase2CacheHitRateMinPercent", "integer", 40, "Phase 2: minimum cache hit rate (%)."),
+    _k(
+        "phase2CacheHitRateExpectedMaxPercent",
+        "integer",
+        50,
+        "Phase 2: top of the expected cache hit rate band (%); above it is flagged, not failed.",
+    ),
+    _k("phase2AnalysisP95TargetMs", "integer", 2000, "Phase 2: analysis latency p95 target (ms)."),
+    _k("phase2DebateRound1TargetMs", "integer", 3000, "Phase 2: debate round 1 p50 target (ms)."),
+    _k("phase2DebateTotalTargetMs", "integer", 11000, "Phase 2: whole debate p50 target (ms)."),
+    _k(
+        "phase2CostMetric",
+        "string",
+        "emergence_api_cost_usd_total",
+        "Phase 2: Prometheus counter of API cost (or tokens) read from /api/metrics.",
+    ),
+    _k(
+        "phase2CostBaseline",
+        "string",
+        "",
+        "Phase 2: the cost counter's value over the same window before Phase 2 (empty: unjudged).",
+    ),
+    _k("phase2CostTargetPercent", "integer", 80, "Phase 2: cost target, % of the baseline."),
 )
 
 KEYS_BY_NAME: dict[str, Key] = {k.name: k for k in (*KEYS, *GCP_KEYS)}
@@ -252,6 +319,30 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class MonitoringSettings:
+    enabled: bool = True
+    alert_emails: tuple[str, ...] = ()
+    uptime_period_seconds: int = 300
+    uptime_timeout_seconds: int = 10
+    error_ratio_threshold_percent: int = 5
+    error_ratio_duration_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class Phase2Settings:
+    """The Phase 2 goals, judged by `python -m infra phase2` and drawn on the dashboard."""
+
+    cache_hit_rate_min_percent: int = 40
+    cache_hit_rate_expected_max_percent: int = 50
+    analysis_p95_target_ms: int = 2000
+    debate_round1_target_ms: int = 3000
+    debate_total_target_ms: int = 11000
+    cost_metric: str = "emergence_api_cost_usd_total"
+    cost_baseline: float | None = None
+    cost_target_percent: int = 80
+
+
+@dataclass(frozen=True)
 class Settings:
     stack: str
     project: str
@@ -263,9 +354,14 @@ class Settings:
     retention: RetentionSettings
     rollback_revision: str | None
     verify_deployment: bool
+    verify_checks: tuple[str, ...]
+    verify_allowed_services: tuple[str, ...]
     monitoring_enabled: bool
     allow_dirty_deploy: bool
+    default_branch: str
     adopt_existing: bool
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    phase2: Phase2Settings = field(default_factory=Phase2Settings)
 
     @property
     def registry_host(self) -> str:
@@ -550,6 +646,16 @@ def build_settings(
             "with pulumi config rm emergence-cloudrun:rollbackRevision",
         )
 
+    default_branch = r.string("defaultBranch")
+    if not _BRANCH.match(default_branch) or default_branch.endswith(".lock"):
+        r.problem(
+            "defaultBranch",
+            f"{default_branch!r} is not a git branch name. "
+            "Fix: pulumi config set emergence-cloudrun:defaultBranch main",
+        )
+
+    verify_checks, allowed_services = _verification(r, name)
+
     settings = Settings(
         stack=stack,
         project=project,
@@ -561,13 +667,131 @@ def build_settings(
         retention=RetentionSettings(keep, r.boolean("retentionDryRun")),
         rollback_revision=rollback,
         verify_deployment=r.boolean("verifyDeployment"),
+        verify_checks=verify_checks,
+        verify_allowed_services=allowed_services,
         monitoring_enabled=r.boolean("monitoringEnabled"),
         allow_dirty_deploy=r.boolean("allowDirtyDeploy"),
+        default_branch=default_branch,
         adopt_existing=r.boolean("adoptExisting"),
+        monitoring=_monitoring(r),
+        phase2=_phase2(r),
     )
     if r.problems:
         raise SettingsError(stack, r.problems)
     return settings
+
+
+_UPTIME_PERIODS = (60, 300, 600, 900)
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+
+
+def _monitoring(r: _Reader) -> MonitoringSettings:
+    emails = r.string_list("alertEmails")
+    bad = [e for e in emails if not _EMAIL.match(e)]
+    if bad:
+        r.problem(
+            "alertEmails",
+            f"{', '.join(bad)}: not an e-mail address. Fix: pulumi config set --path "
+            "'emergence-cloudrun:alertEmails[0]' ops@example.com",
+        )
+    period = r.integer("uptimeCheckPeriodSeconds", 60, 900, " s")
+    if period not in _UPTIME_PERIODS:
+        r.problem(
+            "uptimeCheckPeriodSeconds",
+            f"{period} s is not an uptime check period Cloud Monitoring accepts "
+            "(60, 300, 600, 900). Fix: pulumi config set "
+            "emergence-cloudrun:uptimeCheckPeriodSeconds 300",
+        )
+    timeout = r.integer("uptimeCheckTimeoutSeconds", 1, 60, " s")
+    if period in _UPTIME_PERIODS and timeout > period:
+        r.problem("uptimeCheckTimeoutSeconds", f"{timeout} s is longer than the period")
+    return MonitoringSettings(
+        enabled=r.boolean("monitoringEnabled"),
+        alert_emails=emails,
+        uptime_period_seconds=period,
+        uptime_timeout_seconds=timeout,
+        error_ratio_threshold_percent=r.integer("errorRatioThresholdPercent", 1, 100, " %"),
+        error_ratio_duration_seconds=r.integer("errorRatioDurationSeconds", 0, 3600, " s"),
+    )
+
+
+def _phase2(r: _Reader) -> Phase2Settings:
+    low = r.integer("phase2CacheHitRateMinPercent", 1, 100, " %")
+    high = r.integer("phase2CacheHitRateExpectedMaxPercent", 1, 100, " %")
+    if high < low:
+        r.problem(
+            "phase2CacheHitRateExpectedMaxPercent",
+            f"{high} % is below phase2CacheHitRateMinPercent ({low} %). Fix: pulumi config set "
+            f"emergence-cloudrun:phase2CacheHitRateExpectedMaxPercent {max(low, 50)}",
+        )
+    metric = r.string("phase2CostMetric")
+    if not _METRIC_NAME.match(metric):
+        r.problem(
+            "phase2CostMetric",
+            f"{metric!r} is not a Prometheus metric name. Fix: pulumi config set "
+            "emergence-cloudrun:phase2CostMetric emergence_api_cost_usd_total",
+        )
+    baseline_text = r.string("phase2CostBaseline")
+    baseline: float | None = None
+    if baseline_text:
+        try:
+            baseline = float(baseline_text)
+        except ValueError:
+            baseline = None
+        if baseline is None or not (baseline > 0 and baseline < float("inf")):
+            r.problem(
+                "phase2CostBaseline",
+                f"{baseline_text!r} is not a positive number. Fix: pulumi config set "
+                "emergence-cloudrun:phase2CostBaseline 12.5 (the counter's value over the "
+                "same window before Phase 2), or clear it with pulumi config rm",
+            )
+            baseline = None
+    return Phase2Settings(
+        cache_hit_rate_min_percent=low,
+        cache_hit_rate_expected_max_percent=high,
+        analysis_p95_target_ms=r.integer("phase2AnalysisP95TargetMs", 1, 600_000, " ms"),
+        debate_round1_target_ms=r.integer("phase2DebateRound1TargetMs", 1, 600_000, " ms"),
+        debate_total_target_ms=r.integer("phase2DebateTotalTargetMs", 1, 3_600_000, " ms"),
+        cost_metric=metric,
+        cost_baseline=baseline,
+        cost_target_percent=r.integer("phase2CostTargetPercent", 1, 100, " %"),
+    )
+
+
+def load_report_settings(
+    stack: str = "prod", project_dir: Path = PROJECT_DIR
+) -> tuple[str, str, Phase2Settings]:
+    """(project, service name, Phase 2 goals) for `python -m infra phase2`, from the stack file.
+
+    Only the keys the report reads are validated: an unrelated setting (an SMTP password not
+    set on this machine) does not stop a report.
+    """
+    values, secure = read_stack_config(stack, project_dir)
+    r = _Reader(values, secure)
+    project = r.string("project")
+    name = r.string("serviceName")
+    phase2 = _phase2(r)
+    if r.problems:
+        raise SettingsError(stack, r.problems)
+    return project, name, phase2
+
+
+def _verification(r: _Reader, service_name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    checks = r.string_list("verifyChecks")
+    full = KEYS_BY_NAME["verifyChecks"].full
+    try:
+        parse_checks(checks, key=full)
+    except CheckSpecError as exc:
+        r.problem("verifyChecks", str(exc).removeprefix(f"{full}: "))
+    allowed = r.string_list("verifyAllowedServices")
+    bad = [n for n in allowed if not _SERVICE_NAME.match(n) or n == service_name]
+    if bad:
+        r.problem(
+            "verifyAllowedServices",
+            f"{', '.join(map(repr, bad))}: not another Cloud Run service name. Fix: list only "
+            "the names of other services allowed in the region (not the service itself)",
+        )
+    return checks, allowed
 
 
 def _smtp(r: _Reader, password: Any) -> SmtpSettings:

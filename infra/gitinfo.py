@@ -1,16 +1,36 @@
-"""What commit is being deployed: sha, commit time, whether the tree is dirty.
+"""What commit is being deployed, and the clean-tree gate that guards stack prod.
 
 The image tag is derived from the commit (`deploy-<commit time UTC>-<short sha>`), so the same
 commit always gives the same tag, and a tag in Artifact Registry leads back to its commit.
+
+The gate is the manual guide's first checklist item ("check the git tree is clean"), as code:
+in a protected stack, `pulumi up` refuses to deploy from a working tree with uncommitted changes
+(untracked files included: they would end up in the build context) or from a commit that is not
+on the default branch, unless the emergency override `allowDirtyDeploy` is set, which the stack
+outputs record. `read_git_info` does the I/O; `check_deploy_source` decides, from data only.
+
+CI: GitHub Actions checks out a detached HEAD, so "on the default branch" means "an ancestor of
+`origin/<branch>`" (falling back to the local branch only when there is no such remote-tracking
+branch); a shallow clone may lack the history to prove it, and the message then says how to
+fetch it (actions/checkout `fetch-depth: 0`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import pulumi
+
+PROTECTED_STACKS = frozenset({"prod"})
+OVERRIDE_KEY = "emergence-cloudrun:allowDirtyDeploy"
+_SHOWN_PATHS = 5
 
 
 @dataclass(frozen=True)
@@ -20,43 +40,124 @@ class GitInfo:
     dirty: bool
     branch: str | None  # None on a detached HEAD (CI checkouts)
     changes_digest: str = ""  # short hash of the uncommitted changes, "" when clean
+    changed_paths: tuple[str, ...] = ()  # what `git status` lists (tracked and untracked)
+    default_branch: str = "main"
+    default_branch_ref: str | None = None  # "origin/main" or "main": what HEAD was checked against
+    on_default_branch: bool = False  # HEAD is an ancestor of (or equal to) default_branch_ref
+    shallow: bool = False
 
     @property
     def short_sha(self) -> str:
         return self.sha[:7]
 
 
-def _git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return proc.stdout
+class GitError(Exception):
+    """git failed: not a work tree, git missing, or a repository git refuses to read."""
 
 
-def read_git_info(repo: Path) -> GitInfo | None:
-    """The checkout's commit and state, or None when `repo` is not in a git work tree."""
+def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     try:
-        sha = _git(repo, "rev-parse", "HEAD").strip()
-        epoch = int(_git(repo, "show", "-s", "--format=%ct", "HEAD").strip())
-        status = _git(repo, "status", "--porcelain", "--untracked-files=normal")
-        branch = _git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
-    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired, ValueError):
-        return None
+        proc = subprocess.run(
+            ["git", "-C", str(repo), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise GitError(f"git could not run: {exc}") from exc
+    if check and proc.returncode != 0:
+        detail = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+        raise GitError(f"git {args[0]}: {detail}")
+    return proc
+
+
+def _default_branch_ref(repo: Path, branch: str) -> str | None:
+    candidates = (
+        (f"refs/remotes/origin/{branch}", f"origin/{branch}"),
+        (f"refs/heads/{branch}", branch),
+    )
+    for ref, name in candidates:
+        if _git(repo, "rev-parse", "--verify", "--quiet", ref, check=False).returncode == 0:
+            return name
+    return None
+
+
+def inspect_repo(repo: Path, default_branch: str = "main") -> GitInfo:
+    """The checkout's commit and state; raises GitError when it cannot be read."""
+    sha = _git(repo, "rev-parse", "--verify", "HEAD").stdout.strip()
+    epoch = int(_git(repo, "show", "-s", "--format=%ct", "HEAD").stdout.strip())
+    status = _git(repo, "status", "--porcelain", "--untracked-files=normal").stdout
+    branch = _git(repo, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
+    shallow = _git(repo, "rev-parse", "--is-shallow-repository").stdout.strip() == "true"
+    paths = tuple(line[3:] for line in status.splitlines() if line.strip())
     digest = ""
-    if status.strip():
-        diff = _git(repo, "diff", "HEAD", "--binary")
+    if paths:
+        diff = _git(repo, "diff", "HEAD", "--binary").stdout
         digest = hashlib.sha256((status + diff).encode()).hexdigest()[:8]
+    ref = _default_branch_ref(repo, default_branch)
+    on_branch = (
+        ref is not None
+        and _git(repo, "merge-base", "--is-ancestor", "HEAD", ref, check=False).returncode == 0
+    )
     return GitInfo(
         sha=sha,
         commit_time=datetime.fromtimestamp(epoch, tz=UTC),
-        dirty=bool(status.strip()),
+        dirty=bool(paths),
         branch=None if branch == "HEAD" else branch,
         changes_digest=digest,
+        changed_paths=paths,
+        default_branch=default_branch,
+        default_branch_ref=ref,
+        on_default_branch=on_branch,
+        shallow=shallow,
     )
+
+
+def read_git_info(repo: Path, default_branch: str = "main") -> GitInfo | None:
+    """The checkout's commit and state, or None when `repo` is not a readable git work tree."""
+    if _ASSUMED.active:
+        return _ASSUMED.info
+    try:
+        return inspect_repo(repo, default_branch)
+    except (GitError, ValueError):
+        return None
+
+
+def git_failure(repo: Path) -> str:
+    """Why `read_git_info(repo)` returned None, in one line (for the refusal message)."""
+    if _ASSUMED.active:
+        return _ASSUMED.failure
+    try:
+        _git(repo, "rev-parse", "--verify", "HEAD")
+    except GitError as exc:
+        return str(exc)
+    return "git could not describe the checkout"
+
+
+class _Assumption:
+    """What the program sees instead of the repository, while `assumed()` is active."""
+
+    active = False
+    info: GitInfo | None = None
+    failure = ""
+
+
+# The mock engine (infra/mockrun.py) stands in a known commit for the program's git state, as it
+# stands in providers for the cloud, so evaluations are the same on any checkout. In-process
+# only: nothing outside Python code can set it, so a real `pulumi up` always reads git.
+_ASSUMED = _Assumption()
+
+
+@contextlib.contextmanager
+def assumed(info: GitInfo | None, failure: str = "not a git repository") -> Iterator[None]:
+    """Within the block, `read_git_info` returns `info` (and `git_failure` returns `failure`)."""
+    saved = (_ASSUMED.active, _ASSUMED.info, _ASSUMED.failure)
+    _ASSUMED.active, _ASSUMED.info, _ASSUMED.failure = True, info, failure
+    try:
+        yield
+    finally:
+        _ASSUMED.active, _ASSUMED.info, _ASSUMED.failure = saved
 
 
 def image_tag(info: GitInfo | None) -> str:
@@ -67,3 +168,150 @@ def image_tag(info: GitInfo | None) -> str:
     if info.dirty:
         tag += f"-dirty-{info.changes_digest}"
     return tag
+
+
+# --------------------------------------------------------------------------- the gate (no I/O)
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """Whether this checkout may be deployed to the stack, and what is wrong with it if not."""
+
+    stack: str
+    applies: bool  # the stack is protected
+    problems: tuple[str, ...]  # each a sentence naming what is wrong
+    fixes: tuple[str, ...]  # each a command or step that fixes it
+    overridden: bool  # problems exist, and allowDirtyDeploy lets the deploy go on
+    allow_dirty_deploy: bool = False  # the setting, whether or not it was needed
+    info: GitInfo | None = field(repr=False, default=None)
+
+    @property
+    def allowed(self) -> bool:
+        return not self.applies or not self.problems or self.overridden
+
+    @property
+    def status(self) -> str:
+        if not self.applies:
+            return "not-applied"
+        if not self.problems:
+            return "clean"
+        return "overridden" if self.overridden else "refused"
+
+    def message(self, *, preview: bool = False) -> str:
+        """The refusal (or override warning), naming what is wrong and the fix."""
+        if self.overridden:
+            head = (
+                f"stack '{self.stack}': the clean-tree gate is overridden by {OVERRIDE_KEY}=true "
+                "(recorded in the stack output deploySource)"
+            )
+        elif preview:
+            head = f"`pulumi up` from this checkout would be refused for stack '{self.stack}'"
+        else:
+            head = f"refusing to deploy to stack '{self.stack}' (nothing was changed)"
+        lines = [head + ":", *(f"  - {p}" for p in self.problems)]
+        if not self.overridden:
+            lines.append("Fix:")
+            lines += [f"  - {f}" for f in self.fixes]
+            lines.append(
+                f"  - emergencies only: pulumi config set {OVERRIDE_KEY} true "
+                "(the override is recorded in the stack outputs; unset it afterwards)"
+            )
+        return "\n".join(lines)
+
+    def record(self) -> dict[str, object]:
+        """The stack output `deploySource`: what was deployed and whether the gate was bypassed."""
+        info = self.info
+        return {
+            "commit": info.sha if info else None,
+            "branch": info.branch if info else None,
+            "dirty": info.dirty if info else None,
+            "onDefaultBranch": info.on_default_branch if info else None,
+            "checkedAgainst": info.default_branch_ref if info else None,
+            "gate": self.status,
+            "allowDirtyDeploy": self.allow_dirty_deploy,
+            "problems": list(self.problems),
+        }
+
+
+def check_deploy_source(
+    info: GitInfo | None,
+    *,
+    stack: str,
+    allow_dirty_deploy: bool,
+    default_branch: str = "main",
+    git_failure: str = "",
+) -> GateVerdict:
+    """The gate's decision. `info` None: not a git work tree (`git_failure` says why)."""
+    problems: list[str] = []
+    fixes: list[str] = []
+    if info is None:
+        reason = f" ({git_failure})" if git_failure else ""
+        problems.append(
+            f"the project is not a readable git work tree{reason}: the deployed commit "
+            "cannot be traced"
+        )
+        fixes.append("deploy from a git clone of the repository (git clone, then pulumi up)")
+    else:
+        if info.dirty:
+            shown = ", ".join(info.changed_paths[:_SHOWN_PATHS])
+            more = len(info.changed_paths) - _SHOWN_PATHS
+            if more > 0:
+                shown += f" and {more} more"
+            problems.append(f"the working tree has uncommitted changes: {shown}")
+            fixes.append(
+                "commit the changes and merge them into "
+                f"{default_branch} (or git stash them), then deploy again (see git status)"
+            )
+        if info.default_branch_ref is None:
+            problems.append(
+                f"commit {info.short_sha} cannot be checked: no branch '{default_branch}' "
+                f"(neither origin/{default_branch} nor {default_branch}) in this clone"
+            )
+            fixes.append(f"git fetch origin {default_branch}")
+        elif not info.on_default_branch:
+            problems.append(
+                f"commit {info.short_sha} is not on {info.default_branch_ref}: only reviewed "
+                "commits of the default branch are deployed"
+            )
+            fixes.append(
+                f"merge it into {default_branch} through a pull request; the deploy workflow "
+                f"deploys every push to {default_branch} (or: git fetch origin {default_branch}, "
+                "if the branch is merged already)"
+            )
+            if info.shallow:
+                problems.append("this clone is shallow, so its history may not reach the commit")
+                fixes.append(
+                    "git fetch --unshallow origin (in GitHub Actions: actions/checkout with "
+                    "fetch-depth: 0)"
+                )
+    applies = stack in PROTECTED_STACKS
+    return GateVerdict(
+        stack=stack,
+        applies=applies,
+        problems=tuple(problems),
+        fixes=tuple(fixes),
+        overridden=bool(applies and problems and allow_dirty_deploy),
+        allow_dirty_deploy=allow_dirty_deploy,
+        info=info,
+    )
+
+
+class DeployRefused(pulumi.RunError):
+    """The gate refused `pulumi up`. A RunError: Pulumi prints the message, no traceback."""
+
+
+def enforce(verdict: GateVerdict, *, dry_run: bool, log: Any = pulumi.log) -> None:
+    """Refuse `pulumi up` (raise) before any resource is registered; in a preview, warn only.
+
+    A preview changes nothing, and a pull request's preview runs on a merge commit that is not
+    on the default branch yet, so there the refusal is announced rather than raised.
+    """
+    if not verdict.applies or not verdict.problems:
+        return
+    if verdict.overridden:
+        log.warn(verdict.message())
+        return
+    if not dry_run:
+        raise DeployRefused(verdict.message())
+    only_branch = verdict.info is not None and not verdict.info.dirty
+    (log.info if only_branch else log.warn)(verdict.message(preview=True))

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.component import child_options
+from infra.config import Settings
 
 _ACCOUNT_ID = re.compile(r"^[a-z](?:[-a-z0-9]{4,28}[a-z0-9])$")
 BASIC_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
@@ -25,6 +26,16 @@ class RuntimeIdentityArgs:
     account_id: str
     display_name: str
     roles: tuple[str, ...]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RuntimeIdentityArgs:
+        name = settings.service.name
+        return cls(
+            project=settings.project,
+            account_id=account_id_for(name),
+            display_name=f"{name} runtime",
+            roles=settings.service.runtime_roles,
+        )
 
 
 class RuntimeIdentity(pulumi.ComponentResource):

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from infra.build_spec import BuildSpec
+from infra.build_spec import BuildSpec, build_spec
 from infra.component import child_options
+from infra.config import Settings
 
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _IMAGE_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
@@ -27,6 +28,23 @@ class AppImageArgs:
     image_name: str  # emergence-app
     tag: str
     registry_password: pulumi.Input[str]  # an OAuth access token, as a secret
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        repository_url: pulumi.Input[str],
+        tag: str,
+        registry_password: pulumi.Input[str],
+    ) -> AppImageArgs:
+        return cls(
+            spec=build_spec(settings.image),
+            registry_server=settings.registry_host,
+            repository_url=repository_url,
+            image_name=settings.image.image_name,
+            tag=tag,
+            registry_password=registry_password,
+        )
 
 
 class AppImage(pulumi.ComponentResource):

@@ -5,8 +5,7 @@ would, wait for it like Cloud Run's startup probe, run the post-deploy checks, r
 
 - pure decisions first (probe plan and verdicts, the container's environment and limits,
   redaction), tested without Docker;
-- the contract checks (`contract_checks`), shaped like `infra.verify.run_checks` so the two
-  can be swapped;
+- the post-deploy checks: the stack's `verifyChecks`, run by infra.verify like after `up`;
 - `Docker`, a thin wrapper over the docker CLI. The CLI, never the Docker SDK: the SDK uses
   the legacy builder, which rejects the Dockerfile's `RUN --mount=type=cache`;
 - `run_local`, which ties them together and always removes its container (failure, Ctrl-C,
@@ -38,6 +37,8 @@ import requests
 
 from infra.build_spec import BuildSpec, build_spec
 from infra.config import ProbeSettings, Settings
+from infra.verify import HttpPolicy, run_checks
+from infra.verify_rules import CheckResult, format_table, parse_checks, summary
 
 SECRET_ENV = "SMTP_PASSWORD"  # noqa: S105 - the variable name, not a value
 REDACTED = "[redacted]"
@@ -151,108 +152,16 @@ def local_revision(settings: Settings, tag: str) -> str:
     return f"{settings.service.name}-local-{short}"
 
 
-# --------------------------------------------------------------------------- contract checks
-# These stand in for infra.verify (issue 5) until it is on main: same result shape
-# (name, target, passed, status, latency_ms, reason), so `run_checks` can replace
-# `contract_checks` in run_local without touching the report.
+# --------------------------------------------------------------------------- post-deploy checks
+
+# The instance has just answered its probe: a short budget per check, few retries.
+LOCAL_CHECK_POLICY = HttpPolicy(connect_timeout=5, read_timeout=20, attempts=2, budget=30)
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    target: str
-    passed: bool
-    status: int | None
-    latency_ms: float
-    reason: str
-
-
-def _judge_health(response: requests.Response) -> tuple[bool, str]:
-    if response.status_code != 200:
-        return False, f"expected 200, got {response.status_code}"
-    try:
-        body = response.json()
-    except ValueError:
-        return False, "the answer is not JSON"
-    if not isinstance(body, dict) or body.get("status") != "healthy":
-        status = body.get("status") if isinstance(body, dict) else None
-        return False, f'expected {{"status": "healthy"}}, got status {status!r}'
-    extra = ", ".join(f"{k} {body[k]}" for k in ("revision", "version") if body.get(k))
-    return True, "healthy" + (f" ({extra})" if extra else "")
-
-
-def _judge_metrics(response: requests.Response) -> tuple[bool, str]:
-    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
-
-    if response.status_code != 200:
-        return False, f"expected 200, got {response.status_code}"
-    try:
-        families = list(text_string_to_metric_families(response.text))
-    except ValueError as exc:
-        return False, f"not Prometheus text: {str(exc).splitlines()[0][:100]}"
-    samples = sum(len(f.samples) for f in families)
-    if samples == 0:
-        return False, "Prometheus text without a single sample"
-    return True, f"Prometheus text, {len(families)} metrics, {samples} samples"
-
-
-def _judge_auth(response: requests.Response) -> tuple[bool, str]:
-    if response.status_code == 401:
-        return True, "401 without credentials"
-    if 200 <= response.status_code < 300:
-        return False, f"{response.status_code} without credentials: authentication is off"
-    return False, f"expected 401 without credentials, got {response.status_code}"
-
-
-def _judge_docs(response: requests.Response) -> tuple[bool, str]:
-    if response.status_code != 200:
-        return False, f"expected 200, got {response.status_code}"
-    if "text/html" not in response.headers.get("Content-Type", ""):
-        return False, f"expected HTML, got {response.headers.get('Content-Type')!r}"
-    return True, "HTML (OpenAPI UI)"
-
-
-def _judge_openapi(response: requests.Response) -> tuple[bool, str]:
-    if response.status_code != 200:
-        return False, f"expected 200, got {response.status_code}"
-    try:
-        body = response.json()
-    except ValueError:
-        return False, "not valid JSON"
-    if not isinstance(body, dict) or "paths" not in body:
-        return False, "JSON without 'paths': not an OpenAPI document"
-    return True, f"OpenAPI {body.get('openapi', '?')}, {len(body['paths'])} paths"
-
-
-CONTRACT: tuple[tuple[str, str, Callable[[requests.Response], tuple[bool, str]]], ...] = (
-    ("health", "/api/health", _judge_health),
-    ("metrics", "/api/metrics", _judge_metrics),
-    ("auth", "/api/chat/sessions", _judge_auth),
-    ("docs", "/docs", _judge_docs),
-    ("openapi", "/openapi.json", _judge_openapi),
-)
-
-
-def contract_checks(base_url: str, *, timeout: float = 10.0) -> list[CheckResult]:
-    """The service contract's checks, anonymous, no redirects followed, one request each."""
-    results = []
-    with requests.Session() as session:
-        session.trust_env = False  # no proxy, no ~/.netrc credentials: the 401 check is anonymous
-        for name, path, judge in CONTRACT:
-            started = time.perf_counter()
-            try:
-                response = session.get(base_url + path, timeout=timeout, allow_redirects=False)
-            except requests.RequestException as exc:
-                latency = (time.perf_counter() - started) * 1000
-                reason = f"no answer: {type(exc).__name__}"
-                results.append(CheckResult(name, path, False, None, round(latency, 1), reason))
-                continue
-            latency = (time.perf_counter() - started) * 1000
-            passed, reason = judge(response)
-            results.append(
-                CheckResult(name, path, passed, response.status_code, round(latency, 1), reason)
-            )
-    return results
+def post_deploy_checks(settings: Settings, base_url: str) -> list[CheckResult]:
+    """The stack's `verifyChecks` (the service contract by default), run by infra.verify: the
+    same checks `pulumi up` runs after a deploy."""
+    return run_checks(base_url, parse_checks(settings.verify_checks), policy=LOCAL_CHECK_POLICY)
 
 
 # --------------------------------------------------------------------------- docker CLI
@@ -491,16 +400,6 @@ def wait_until_healthy(
             sleep(min(plan.interval, max(deadline - now, 0)))
 
 
-def _print_checks(results: list[CheckResult], out: TextIO) -> None:
-    width = max(len(r.target) for r in results)
-    for r in results:
-        status = "-" if r.status is None else str(r.status)
-        out.write(
-            f"  {'PASS' if r.passed else 'FAIL'}  {r.name:<8} {r.target:<{width}}  "
-            f"{status:>3}  {r.latency_ms:7.1f} ms  {r.reason}\n"
-        )
-
-
 def run_local(options: LocalRunOptions, out: TextIO = sys.stdout) -> Outcome:
     """Build, run, wait, check, report; the container is removed on every way out unless
     `options.keep`. Raises LocalRunError (nothing started), KeyboardInterrupt or Terminated."""
@@ -567,15 +466,13 @@ def _run_local(options: LocalRunOptions, out: TextIO) -> Outcome:
         _say(out, f"==> healthy after {waited:.2f} s ({reason})")
         _say(out, f"URL: {base_url}")
         _say(out, "==> post-deploy checks")
-        outcome.checks = contract_checks(base_url)
-        _print_checks(outcome.checks, out)
+        outcome.checks = post_deploy_checks(settings, base_url)
+        _say(out, "\n".join("  " + line for line in format_table(outcome.checks).splitlines()))
         outcome.ok = all(r.passed for r in outcome.checks)
-        passed = sum(r.passed for r in outcome.checks)
         _say(
             out,
             f"Report: stack {settings.stack}, image {image} ({image_id[:19]}), healthy after "
-            f"{waited:.2f} s, {passed}/{len(outcome.checks)} checks passed: "
-            f"{'PASS' if outcome.ok else 'FAIL'}",
+            f"{waited:.2f} s, {summary(outcome.checks)}: {'PASS' if outcome.ok else 'FAIL'}",
         )
         return outcome
     finally:

@@ -19,6 +19,7 @@ import os
 import runpy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,25 @@ from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra import gitinfo
 from infra.config import KEYS_BY_NAME, PROJECT, PROJECT_DIR, config_string, read_stack_config
 
 MOCK_PROJECT_NUMBER = "123456789012"
 PLACEHOLDER_SECRET = "placeholder-secret-for-plan"  # noqa: S105 - not a credential
+
+# The commit the program sees under the mock engine unless a caller passes `git=`: a clean
+# checkout of main, so evaluations (image tag, clean-tree gate) are the same on any machine.
+# `git=REAL_GIT` reads the real repository (python -m infra plan); a GitInfo or None (not a
+# repository) tests the gate.
+MOCK_GIT = gitinfo.GitInfo(
+    sha="5eed0000c0ffee00000000000000000000000000",
+    commit_time=datetime(2025, 10, 6, 6, 5, 38, tzinfo=UTC),
+    dirty=False,
+    branch="main",
+    default_branch_ref="origin/main",
+    on_default_branch=True,
+)
+REAL_GIT = object()
 
 _SECRET_SIG = rpc._special_sig_key
 _SECRET_VALUE = rpc._special_secret_sig
@@ -173,6 +189,13 @@ class ProviderMocks(pulumi.runtime.Mocks):
             email = f"{inputs['accountId']}@{project}.iam.gserviceaccount.com"
             outputs.update(email=email, member=f"serviceAccount:{email}", uniqueId="1" * 21)
             resource_id = f"projects/{project}/serviceAccounts/{email}"
+        elif typ == "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig":
+            outputs["uptimeCheckId"] = f"{args.name}-{_digest(inputs)[:12]}"
+            outputs["name"] = f"projects/{project}/uptimeCheckConfigs/{outputs['uptimeCheckId']}"
+            resource_id = outputs["name"]
+        elif typ == "gcp:monitoring/notificationChannel:NotificationChannel":
+            outputs["name"] = f"projects/{project}/notificationChannels/{_digest(inputs)[:16]}"
+            resource_id = outputs["name"]
         elif typ == "gcp:artifactregistry/repository:Repository":
             repo = inputs["repositoryId"]
             resource_id = f"projects/{project}/locations/{location}/repositories/{repo}"
@@ -268,6 +291,7 @@ def evaluate(
     preview: bool = False,
     project_dir: Path = PROJECT_DIR,
     program: Path | None = None,
+    git: Any = MOCK_GIT,
 ) -> Evaluation:
     """Run `__main__.py` for `stack` under mocks and return everything it registered.
 
@@ -275,7 +299,7 @@ def evaluate(
     them together with what was registered before the failure.
     """
     evaluation, error = attempt(
-        stack, config, secrets, preview=preview, project_dir=project_dir, program=program
+        stack, config, secrets, preview=preview, project_dir=project_dir, program=program, git=git
     )
     if error is not None:
         raise error
@@ -290,6 +314,7 @@ def attempt(
     preview: bool = False,
     project_dir: Path = PROJECT_DIR,
     program: Path | None = None,
+    git: Any = MOCK_GIT,
 ) -> tuple[Evaluation, BaseException | None]:
     """Like `evaluate`, but returns (what was registered, the program's exception or None)."""
     values, secret_values, warnings = stack_config(stack, config, secrets, project_dir)
@@ -318,7 +343,8 @@ def attempt(
 
     error: BaseException | None = None
     # Pushing images needs a Google token; the mock engine pushes nothing.
-    with _env("GOOGLE_OAUTH_ACCESS_TOKEN", "mock-access-token"):
+    assumption = contextlib.nullcontext() if git is REAL_GIT else gitinfo.assumed(git)
+    with _env("GOOGLE_OAUTH_ACCESS_TOKEN", "mock-access-token"), assumption:
         try:
             _sync_await(run_pulumi_func(run))
             _sync_await(collect())

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.adoption import repository_import_id
 from infra.component import child_options
+from infra.config import Settings
 
 SECONDS_PER_DAY = 86_400
 _REPOSITORY_ID = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
@@ -28,6 +30,21 @@ class ArtifactRepositoryArgs:
     revisions_to_keep: int
     untagged_max_age_days: int
     cleanup_dry_run: bool = False
+    import_id: str | None = None  # adoption: import the existing repository (infra/adoption.py)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, import_id: str | None = None
+    ) -> ArtifactRepositoryArgs:
+        return cls(
+            project=settings.project,
+            region=settings.region,
+            repository_id=settings.registry.repository_id,
+            images_to_keep=settings.registry.images_to_keep,
+            revisions_to_keep=settings.retention.revisions_to_keep,
+            untagged_max_age_days=settings.registry.untagged_max_age_days,
+            import_id=import_id,
+        )
 
 
 def cleanup_policies(
@@ -71,6 +88,11 @@ class ArtifactRepository(pulumi.ComponentResource):
             )
         if args.untagged_max_age_days < 1:
             raise ValueError("ArtifactRepository: untagged_max_age_days must be at least 1")
+        expected = repository_import_id(args.project, args.region, args.repository_id)
+        if args.import_id is not None and args.import_id != expected:
+            raise ValueError(
+                f"ArtifactRepository: import id {args.import_id!r} is not {expected!r}"
+            )
         super().__init__("emergence:registry:ArtifactRepository", name, None, opts)
         self.repository = gcp.artifactregistry.Repository(
             f"{name}-repository",
@@ -82,7 +104,7 @@ class ArtifactRepository(pulumi.ComponentResource):
             description="emergence-app images, pushed by `pulumi up` (emergence-cloudrun).",
             cleanup_policy_dry_run=args.cleanup_dry_run,
             cleanup_policies=cleanup_policies(args),
-            opts=child_options(self, opts),
+            opts=child_options(self, opts, import_=args.import_id),
         )
         self.url = pulumi.Output.concat(
             args.region, "-docker.pkg.dev/", args.project, "/", self.repository.repository_id

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.adoption import secret_import_id
 from infra.component import child_options
+from infra.config import Settings
 
 ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"
 SMTP_SECRET_ID = "SMTP_PASSWORD"  # noqa: S105 - the secret's name, as in the guide
@@ -21,6 +23,18 @@ class SmtpSecretArgs:
     value: pulumi.Input[str]  # must be a secret Output
     accessor_member: pulumi.Input[str]  # serviceAccount:<email>
     secret_id: str = SMTP_SECRET_ID
+    import_id: str | None = None  # adoption: import the existing secret (infra/adoption.py)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, accessor_member: pulumi.Input[str], import_id: str | None = None
+    ) -> SmtpSecretArgs:
+        return cls(
+            project=settings.project,
+            value=settings.smtp.password,
+            accessor_member=accessor_member,
+            import_id=import_id,
+        )
 
 
 class SmtpSecret(pulumi.ComponentResource):
@@ -41,6 +55,9 @@ class SmtpSecret(pulumi.ComponentResource):
         if not isinstance(args.value, pulumi.Output):
             raise TypeError("SmtpSecret: the value must be a secret pulumi.Output, never a str")
         super().__init__("emergence:secrets:SmtpSecret", name, None, opts)
+        expected = secret_import_id(args.project, args.secret_id)
+        if args.import_id is not None and args.import_id != expected:
+            raise ValueError(f"SmtpSecret: import id {args.import_id!r} is not {expected!r}")
         child = child_options(self, opts)
         self.secret = gcp.secretmanager.Secret(
             f"{name}-secret",
@@ -50,7 +67,7 @@ class SmtpSecret(pulumi.ComponentResource):
                 auto=gcp.secretmanager.SecretReplicationAutoArgs(),
             ),
             labels={"managed-by": "pulumi", "app": "emergence"},
-            opts=child,
+            opts=child_options(self, opts, import_=args.import_id),
         )
         self.version = gcp.secretmanager.SecretVersion(
             f"{name}-version",

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.adoption import GCLOUD_MANAGED_SERVICE_FIELDS, iam_member_import_id, service_import_id
 from infra.component import child_options
-from infra.config import ServiceSettings
+from infra.config import ServiceSettings, Settings
 
 INVOKER_ROLE = "roles/run.invoker"
 LATEST = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
@@ -45,6 +46,33 @@ class AppServiceArgs:
     env: Mapping[str, str] = field(default_factory=dict)
     secret_env: Sequence[SecretEnv] = ()
     rollback_revision: str | None = None
+    # Adoption (infra/adoption.py): import the existing service / allUsers invoker binding.
+    import_id: str | None = None
+    invoker_import_id: str | None = None
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        image: pulumi.Input[str],
+        service_account_email: pulumi.Input[str],
+        secret_env: Sequence[SecretEnv] = (),
+        import_id: str | None = None,
+        invoker_import_id: str | None = None,
+    ) -> AppServiceArgs:
+        return cls(
+            project=settings.project,
+            region=settings.region,
+            settings=settings.service,
+            image=image,
+            service_account_email=service_account_email,
+            env=settings.smtp.env(),
+            secret_env=secret_env,
+            rollback_revision=settings.rollback_revision,
+            import_id=import_id,
+            invoker_import_id=invoker_import_id,
+        )
 
 
 def traffic_targets(rollback_revision: str | None) -> list[dict[str, object]]:
@@ -75,6 +103,22 @@ def validate_env(env: Mapping[str, str], secret_env: Sequence[SecretEnv]) -> Non
             raise ValueError(f"AppService: pin {s.name} to a version number, not {s.version!r}")
 
 
+def _check_import_ids(args: AppServiceArgs) -> None:
+    """An import id must name the very service (and binding) this component declares."""
+    s = args.settings
+    service = service_import_id(args.project, args.region, s.name)
+    if args.import_id is not None and args.import_id != service:
+        raise ValueError(f"AppService: import id {args.import_id!r} is not {service!r}")
+    if args.invoker_import_id is not None:
+        if s.public_access != "allUsers":
+            raise ValueError("AppService: no allUsers invoker binding is declared to import")
+        member = iam_member_import_id(service, INVOKER_ROLE, "allUsers")
+        if args.invoker_import_id != member:
+            raise ValueError(
+                f"AppService: invoker import id {args.invoker_import_id!r} is not {member!r}"
+            )
+
+
 def _require_digest(image: str) -> str:
     if "@sha256:" not in image:
         raise ValueError(f"AppService: the image must be given by digest, got {image!r}")
@@ -95,6 +139,7 @@ class AppService(pulumi.ComponentResource):
                 f"AppService: {args.rollback_revision!r} is not a revision of {s.name!r}"
             )
         super().__init__("emergence:service:AppService", name, None, opts)
+        _check_import_ids(args)
         image = pulumi.Output.from_input(args.image).apply(_require_digest)
         envs = [
             gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(name=k, value=v)
@@ -171,6 +216,8 @@ class AppService(pulumi.ComponentResource):
                 self,
                 opts,
                 custom_timeouts=pulumi.CustomTimeouts(create="15m", update="15m", delete="10m"),
+                import_=args.import_id,
+                ignore_changes=list(GCLOUD_MANAGED_SERVICE_FIELDS),
             ),
         )
         self.invoker = None
@@ -182,7 +229,7 @@ class AppService(pulumi.ComponentResource):
                 name=self.service.name,
                 role=INVOKER_ROLE,
                 member="allUsers",
-                opts=child_options(self, opts),
+                opts=child_options(self, opts, import_=args.invoker_import_id),
             )
         self.uri = self.service.uri
         self.latest_ready_revision = self.service.latest_ready_revision

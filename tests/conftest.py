@@ -71,3 +71,17 @@ def prod_preview():
     from infra.mockrun import evaluate
 
     return evaluate("prod", secrets={"smtpPassword": TEST_SMTP_PASSWORD}, preview=True)
+
+
+# --------------------------------------------------------------------------- fake Google APIs
+
+
+@pytest.fixture
+def fake_cloud_run(monkeypatch: pytest.MonkeyPatch):
+    """A running fake Cloud Run Admin API (tests/fakes/cloud_run.py) with CLOUD_RUN_API_ENDPOINT
+    pointing at it. Seed it with `add_service`/`deploy`/`set_traffic`; see its module docstring."""
+    from tests.fakes.cloud_run import FakeCloudRun
+
+    with FakeCloudRun() as fake:
+        monkeypatch.setenv("CLOUD_RUN_API_ENDPOINT", fake.url)
+        yield fake

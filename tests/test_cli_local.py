@@ -49,7 +49,7 @@ def project(tmp_path, docker_engine):
     name are removed afterwards."""
     images: list[str] = []
 
-    def write_stack(stack: str, context, **settings: str) -> str:
+    def write_stack(stack: str, context, **settings: object) -> str:
         document = yaml.safe_load((PROJECT_ROOT / "Pulumi.prod.yaml").read_text())
         image_name = unique("emergence-test-local")
         config = document["config"]
@@ -95,8 +95,15 @@ def test_the_reference_app_builds_passes_every_check_and_is_cleaned_up(project):
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert f"URL: http://127.0.0.1:{port}\n" in proc.stdout
-    assert len(re.findall(r"^  PASS  ", proc.stdout, re.MULTILINE)) == 5
-    assert "5/5 checks passed: PASS" in proc.stdout
+    rows = re.findall(r"^  (\S+)\s+(/\S*)\s+(pass|FAIL) ", proc.stdout, re.MULTILINE)
+    assert rows == [
+        ("health", "/api/health", "pass"),
+        ("metrics", "/api/metrics", "pass"),
+        ("auth", "/api/chat/sessions", "pass"),
+        ("docs", "/docs", "pass"),
+        ("openapi", "/openapi.json", "pass"),
+    ]
+    assert "5 of 5 checks passed: PASS" in proc.stdout
     assert "#1 [internal] load build definition" in proc.stdout  # BuildKit's progress shown
     assert "SMTP_PASSWORD (secret)" in proc.stdout
     container = started_container(proc.stdout)
@@ -129,6 +136,21 @@ def test_keep_leaves_the_healthy_container_running(project, tmp_path):
     finally:
         if container:
             remove_container(container)
+
+
+def test_a_failing_post_deploy_check_fails_the_run(project):
+    project_dir, write_stack = project
+    checks = [
+        "health /api/health 200 json status=healthy",
+        "version /api/version 200 json",  # the reference app has no such endpoint
+    ]
+    write_stack("checks", APP_IMAGE, emailEnabled="false", verifyChecks=checks)
+    proc = infra_local(project_dir, "checks", free_port())
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "URL: http://127.0.0.1:" in proc.stdout  # it did become healthy
+    assert re.search(r"^  version\s+/api/version\s+FAIL\s+404 ", proc.stdout, re.MULTILINE)
+    assert "1 of 2 checks passed; failed: version: FAIL" in proc.stdout
+    assert not container_exists(started_container(proc.stdout))
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,10 @@ def test_all_traffic_goes_to_the_latest_revision(prod):
     assert traffics == [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}]
 
 
-def test_rollback_pins_all_traffic_to_one_revision():
+def test_rollback_pins_all_traffic_to_one_revision(fake_cloud_run):
+    # The program first checks through the Admin API that the target exists and is Ready.
+    fake_cloud_run.deploy("emergence-app", revision_id="emergence-app-00041-xyz")
+    fake_cloud_run.deploy("emergence-app")
     ev = evaluate(
         "prod",
         config={"rollbackRevision": "emergence-app-00041-xyz"},
@@ -176,8 +179,20 @@ def test_apis_are_enabled_and_never_disabled_on_destroy(prod):
         "artifactregistry.googleapis.com",
         "secretmanager.googleapis.com",
         "iam.googleapis.com",
+        # monitoringEnabled (default true): uptime checks, alerts, log-based metrics
+        "monitoring.googleapis.com",
+        "logging.googleapis.com",
     }
     assert all(a["disableOnDestroy"] is False for a in apis.values())
+
+
+def test_monitoring_apis_only_when_monitoring_is_enabled():
+    ev = evaluate(
+        "prod", config={"monitoringEnabled": False}, secrets={"smtpPassword": TEST_SMTP_PASSWORD}
+    )
+    apis = {a.inputs["service"] for a in ev.of_type(API)}
+    assert "monitoring.googleapis.com" not in apis and "logging.googleapis.com" not in apis
+    assert "run.googleapis.com" in apis
 
 
 def test_public_by_all_users_by_default(prod):

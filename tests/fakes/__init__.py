@@ -1,0 +1,1 @@
+"""Local fake Google APIs for tests and benches (see each module's docstring)."""

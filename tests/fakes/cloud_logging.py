@@ -1,0 +1,255 @@
+"""A fake Cloud Logging API v2 (`entries:list`) for tests and benches: HTTP on 127.0.0.1, port 0.
+
+Shapes follow the Logging v2 discovery document shipped in google-api-python-client
+(`googleapiclient/discovery_cache/documents/logging.v2.json`): the request body is a
+`ListLogEntriesRequest` (`resourceNames`, `filter`, `orderBy`, `pageSize`, `pageToken`), the
+answer a `ListLogEntriesResponse` (`entries`, `nextPageToken`). `tests/test_fake_cloud_logging.py`
+checks every request and answer against the schema.
+
+    with FakeCloudLogging(entries) as fake:      # entries: LogEntry dicts
+        os.environ["LOGGING_API_ENDPOINT"] = fake.url
+        ...
+        fake.requests                            # every request body received, in order
+
+Behaviour, as Google documents it:
+- `resourceNames` is required, and only `projects/<project>` is served (others: 403
+  PERMISSION_DENIED, as for a project the caller cannot read);
+- an unknown body field, a negative `pageSize`, an unknown `orderBy` or `pageToken`: 400
+  INVALID_ARGUMENT; `pageSize` defaults to 50 and is capped at 1000;
+- `orderBy` "timestamp asc" (default) or "timestamp desc";
+- `filter` is evaluated for the subset of the Logging query language the report writes: lines
+  ANDed together, each `path OP "value"` (OP among = != =~ !~ >= <= > <) or a parenthesised
+  `OR` of such terms. Anything else is 400 INVALID_ARGUMENT, so a filter the fake cannot read is
+  never silently ignored;
+- `empty_pages=True` inserts an empty page carrying a `nextPageToken` before every page, as
+  the API does when a search has not finished ("entries empty, nextPageToken present").
+Faults: `fail_next(n, status, retry_after=None)` answers the next n requests with an error body
+`{"error": {"code", "message", "status"}}`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+REQUEST_FIELDS = {"resourceNames", "projectIds", "filter", "orderBy", "pageSize", "pageToken"}
+STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 429: "RESOURCE_EXHAUSTED",
+                500: "INTERNAL", 503: "UNAVAILABLE"}  # fmt: skip
+_TERM = re.compile(r'^\s*([A-Za-z_][\w.]*)\s*(=~|!~|>=|<=|!=|=|>|<)\s*"((?:[^"\\]|\\.)*)"\s*$')
+
+
+class FilterError(ValueError):
+    pass
+
+
+def _value(entry: dict, path: str) -> Any:
+    node: Any = entry
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _unquote(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def _timestamp(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+def _term(text: str):
+    match = _TERM.match(text)
+    if not match:
+        raise FilterError(f"unsupported filter term: {text.strip()!r}")
+    path, op, raw = match.group(1), match.group(2), _unquote(match.group(3))
+    if op in ("=~", "!~"):
+        try:
+            regex = re.compile(raw)
+        except re.error as exc:
+            raise FilterError(f"bad regular expression {raw!r}: {exc}") from None
+
+    def test(entry: dict) -> bool:
+        value = _value(entry, path)
+        if op in ("=~", "!~"):
+            found = isinstance(value, str) and regex.search(value) is not None
+            return found if op == "=~" else not found
+        if value is None:
+            return op == "!="
+        if path in ("timestamp", "receiveTimestamp"):
+            left, right = _timestamp(str(value)), _timestamp(raw)
+        else:
+            left, right = str(value), raw
+        return {
+            "=": left == right,
+            "!=": left != right,
+            ">=": left >= right,
+            "<=": left <= right,
+            ">": left > right,
+            "<": left < right,
+        }[op]
+
+    return test
+
+
+def compile_filter(text: str):
+    """A predicate for the filter subset described in the module docstring."""
+    tests = []
+    for line in (line.strip() for line in text.splitlines()):
+        if not line:
+            continue
+        if line.startswith("(") and line.endswith(")"):
+            alternatives = [_term(part) for part in re.split(r"\s+OR\s+", line[1:-1])]
+            tests.append(lambda e, alts=alternatives: any(t(e) for t in alts))
+        else:
+            for part in re.split(r"\s+AND\s+", line):
+                tests.append(_term(part))
+    return lambda entry: all(t(entry) for t in tests)
+
+
+class FakeCloudLogging:
+    def __init__(
+        self,
+        entries: Iterable[dict],
+        project: str = "emergence-469005",
+        *,
+        empty_pages: bool = False,
+    ) -> None:
+        self.entries = list(entries)
+        self.project = project
+        self.empty_pages = empty_pages
+        self.requests: list[dict[str, Any]] = []
+        self.responses: list[dict[str, Any]] = []
+        self._faults: list[tuple[int, str | None]] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start the fake first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeCloudLogging:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                status, body, headers = fake.handle(self.path, raw)
+                data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self.send_response(404)
+                self.end_headers()
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeCloudLogging:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- faults --
+
+    def fail_next(self, n: int, status: int, retry_after: str | None = None) -> None:
+        with self._lock:
+            self._faults.extend([(status, retry_after)] * n)
+
+    # -- the API --
+
+    @staticmethod
+    def error(status: int, message: str) -> tuple[int, dict, dict]:
+        name = STATUS_NAMES.get(status, "UNKNOWN")
+        return status, {"error": {"code": status, "message": message, "status": name}}, {}
+
+    def handle(self, path: str, raw: bytes) -> tuple[int, dict, dict]:
+        with self._lock:
+            fault = self._faults.pop(0) if self._faults else None
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            return self.error(400, "Invalid JSON payload received.")
+        with self._lock:
+            self.requests.append(body)
+        if fault is not None:
+            status, retry_after = fault
+            code, payload, _ = self.error(status, "injected fault")
+            return code, payload, ({"Retry-After": retry_after} if retry_after else {})
+        if path != "/v2/entries:list":
+            return self.error(400, f"unknown method {path}")
+        answer = self.list_entries(body)
+        if answer[0] == 200:
+            with self._lock:
+                self.responses.append(answer[1])
+        return answer
+
+    def list_entries(self, body: dict) -> tuple[int, dict, dict]:  # noqa: PLR0911
+        unknown = set(body) - REQUEST_FIELDS
+        if unknown:
+            return self.error(400, f'Invalid JSON payload received. Unknown name "{min(unknown)}"')
+        names = body.get("resourceNames")
+        if not names:
+            return self.error(400, "resource_names is required")
+        if names != [f"projects/{self.project}"]:
+            return self.error(403, f"The caller does not have permission on {names}")
+        order = body.get("orderBy", "timestamp asc")
+        if order not in ("timestamp asc", "timestamp desc"):
+            return self.error(400, f"invalid order_by {order!r}")
+        size = body.get("pageSize", 50)
+        if not isinstance(size, int) or size < 0:
+            return self.error(400, "page_size must not be negative")
+        size = min(size or 50, 1000)
+        try:
+            matches = compile_filter(body.get("filter", ""))
+        except FilterError as exc:
+            return self.error(400, f"Invalid filter: {exc}")
+        token = body.get("pageToken")
+        start, empty_served = 0, False
+        if token:
+            match = re.fullmatch(r"page-(\d+)(-empty)?", token)
+            if not match:
+                return self.error(400, "invalid page_token")
+            start, empty_served = int(match.group(1)), bool(match.group(2))
+        if self.empty_pages and not empty_served:
+            return 200, {"nextPageToken": f"page-{start}-empty"}, {}
+        selected = [e for e in self.entries if matches(e)]
+        selected.sort(
+            key=lambda e: (e.get("timestamp") or e.get("receiveTimestamp") or "", e["insertId"]),
+            reverse=order == "timestamp desc",
+        )
+        page = selected[start : start + size]
+        answer: dict[str, Any] = {"entries": page} if page else {}
+        if start + size < len(selected):
+            answer["nextPageToken"] = f"page-{start + size}"
+        return 200, answer, {}
