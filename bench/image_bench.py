@@ -8,8 +8,8 @@ Prints, in one run:
   goal: image - base <= 1.05 x dependencies;
 - the same app built naively (one stage, build tools left in, no cache mount, source copied
   before the dependencies) and the optimized/naive size ratio;
-- a cold build, as on a fresh machine (no layer cache, and an empty pip cache: the bench's copy
-  of the Dockerfile gives the cache mount an id of its own, removed afterwards) against a
+- a cold build, as on a fresh machine (no layer cache and an empty pip cache: the bench's copy
+  of the Dockerfile has steps and a pip cache mount of its own, see `isolate`) against a
   code-only rebuild; goal: code-only <= 0.1 x cold. Also printed: a --no-cache build with the
   pip cache warm, and the engine's floor for any one-layer rebuild (on the sandbox's vfs
   storage driver every new layer copies the whole root filesystem, ~0.4 GB);
@@ -128,9 +128,9 @@ def one_layer_floor(base: str, network: str | None, workdir: Path, tag: str) -> 
     (workdir / "Dockerfile").write_text(f"FROM {base}\nCOPY marker /marker\n")
     (workdir / "marker").write_text(f"{tag} 1\n")  # content no earlier build has seen
     spec = BuildSpec(workdir, workdir / "Dockerfile")
-    timed_build(spec, tag, network)
+    timed_build(spec, tag + "-1", network)
     (workdir / "marker").write_text(f"{tag} 2\n")
-    return timed_build(spec, tag, network)
+    return timed_build(spec, tag + "-2", network)
 
 
 def prune_cache_mount(cache_id: str) -> bool:
@@ -158,31 +158,47 @@ def verdict(ok: bool) -> str:
     return "meets the goal" if ok else "MISSES the goal"
 
 
+def isolate(dockerfile: str, run_id: str) -> str:
+    """The Dockerfile with build steps no other build shares: an `ARG BENCH_RUN` after each
+    FROM (a declared ARG is part of every later RUN's cache key) and a pip cache mount of its
+    own. So the cold build is cold without --no-cache, which would also overwrite the engine's
+    cached results for the real Dockerfile's steps (a shared engine: others' too)."""
+    lines = []
+    for line in dockerfile.splitlines():
+        lines.append(line)
+        if line.startswith("FROM "):
+            lines.append(f"ARG BENCH_RUN={run_id}")
+    text = "\n".join(lines) + "\n"
+    return text.replace(
+        PIP_CACHE_MOUNT,
+        f"--mount=type=cache,id=emergence-bench-pip-{run_id},target=/root/.cache/pip",
+    )
+
+
 def prepare_contexts(tmp: Path, run_id: str, base_image: str) -> tuple[BuildSpec, BuildSpec, str]:
-    """Copies of app_image: the real Dockerfile (with a pip cache mount of the bench's own, so
-    the cold build starts from an empty cache) and the naive one. Returns (spec, naive, id)."""
+    """Copies of app_image with the real Dockerfile and the naive one, both isolated.
+    Returns (spec, naive spec, the pip cache mount's id)."""
     context = tmp / "app_image"
     shutil.copytree(ROOT / "app_image", context, ignore=shutil.ignore_patterns("__pycache__"))
     naive_dir = tmp / "naive"
     shutil.copytree(context, naive_dir)
-    (naive_dir / "Dockerfile").write_text(NAIVE_DOCKERFILE)
+    (naive_dir / "Dockerfile").write_text(isolate(NAIVE_DOCKERFILE, run_id))
     (naive_dir / ".dockerignore").unlink()
-    # A pip cache of the bench's own, so that the cold build starts from an empty one.
-    cache_id = f"emergence-bench-pip-{run_id}"
     dockerfile = (context / "Dockerfile").read_text()
     assert PIP_CACHE_MOUNT in dockerfile, "the Dockerfile no longer has the pip cache mount"
-    dockerfile = dockerfile.replace(
-        PIP_CACHE_MOUNT, f"--mount=type=cache,id={cache_id},target=/root/.cache/pip"
-    )
-    (context / "Dockerfile").write_text(dockerfile)
+    (context / "Dockerfile").write_text(isolate(dockerfile, run_id))
     build_args = {"BASE_IMAGE": base_image}
     spec = BuildSpec(context, context / "Dockerfile", build_args=build_args)
     naive = BuildSpec(naive_dir, naive_dir / "Dockerfile", build_args=build_args)
+    cache_id = f"emergence-bench-pip-{run_id}"
     return spec, naive, cache_id
 
 
 def measure(args: argparse.Namespace, network: str | None, run_id: str, tmp: Path) -> dict:
-    tags = {k: f"emergence-bench-{run_id}:{k}" for k in ("cold", "same", "code", "naive", "floor")}
+    # One tag per build (a re-used tag would leave the previous image dangling).
+    names = ["cold", "same", "warm", "floor-1", "floor-2", "naive", "naive-code"]
+    names += [f"code-{n}" for n in range(args.runs)]
+    tags = {k: f"emergence-bench-{run_id}:{k}" for k in names}
     spec, naive, cache_id = prepare_contexts(tmp, run_id, args.base_image)
     context, naive_dir = spec.context, naive.context
     floor_dir = tmp / "floor"
@@ -190,26 +206,28 @@ def measure(args: argparse.Namespace, network: str | None, run_id: str, tmp: Pat
     f: dict = {}
     try:
         print("cold build (no layer cache, empty pip cache) ...", flush=True)
-        f["cold_build_s"] = timed_build(spec, tags["cold"], network, "--no-cache")
+        f["cold_build_s"] = timed_build(spec, tags["cold"], network)
         print("rebuilding unchanged source ...", flush=True)
         f["unchanged_rebuild_s"] = timed_build(spec, tags["same"], network)
         f["unchanged_rebuild_same_id"] = image_id(tags["cold"]) == image_id(tags["same"])
         print("--no-cache build with the pip cache warm ...", flush=True)
-        f["warm_pip_no_cache_build_s"] = timed_build(spec, tags["same"], network, "--no-cache")
+        f["warm_pip_no_cache_build_s"] = timed_build(spec, tags["warm"], network, "--no-cache")
         main_py = context / "app" / "main.py"
         print(f"rebuilding after a code-only change ({args.runs} runs) ...", flush=True)
         code_only = []
         for n in range(args.runs):  # a change no earlier build has seen, each time
             main_py.write_text(main_py.read_text() + f"\n# bench {run_id}: change {n}\n")
-            code_only.append(timed_build(spec, tags["code"], network))
+            code_only.append(timed_build(spec, tags[f"code-{n}"], network))
         f["code_only_rebuilds_s"] = [round(t, 2) for t in code_only]
         f["code_only_rebuild_s"] = statistics.median(code_only)
         print("this engine's floor for a one-layer rebuild ...", flush=True)
-        f["one_layer_floor_s"] = one_layer_floor(args.base_image, network, floor_dir, tags["floor"])
+        f["one_layer_floor_s"] = one_layer_floor(
+            args.base_image, network, floor_dir, f"emergence-bench-{run_id}:floor"
+        )
         print("naive image (one stage, build tools, no cache mount) ...", flush=True)
-        f["naive_cold_build_s"] = timed_build(naive, tags["naive"], network, "--no-cache")
+        f["naive_cold_build_s"] = timed_build(naive, tags["naive"], network)
         (naive_dir / "app" / "main.py").write_text(main_py.read_text())
-        f["naive_code_only_rebuild_s"] = timed_build(naive, tags["naive"], network)
+        f["naive_code_only_rebuild_s"] = timed_build(naive, tags["naive-code"], network)
 
         f["image_bytes"] = image_size(tags["cold"])
         f["base_bytes"] = image_size(args.base_image)
@@ -217,7 +235,7 @@ def measure(args: argparse.Namespace, network: str | None, run_id: str, tmp: Pat
         f["app_bytes"] = du_in_image(tags["cold"], "/app", network)
         f["naive_bytes"] = image_size(tags["naive"])
         print(f"timing start to healthy ({args.runs} runs) ...", flush=True)
-        starts = [start_to_healthy(tags["code"], network) for _ in range(args.runs)]
+        starts = [start_to_healthy(tags["code-0"], network) for _ in range(args.runs)]
         f["create_s"] = [round(c, 3) for c, _ in starts]
         f["start_to_healthy_s"] = [round(h, 3) for _, h in starts]
     finally:
