@@ -409,18 +409,18 @@ def run_local(options: LocalRunOptions, out: TextIO = sys.stdout) -> Outcome:
 
 def _run_local(options: LocalRunOptions, out: TextIO) -> Outcome:
     settings = options.settings
+    port = options.port or free_port()
+    if not port_is_free(port):
+        raise LocalRunError(
+            f"port {port} is already in use on 127.0.0.1. "
+            "Fix: pass --port N with a free port (or --port 0 for any free port)"
+        )
     docker = Docker(network=options.network)
     problem = docker.problem()
     if problem is not None:
         raise LocalRunError(
             f"Docker is not available: {problem}. Start a Docker engine with BuildKit "
             "(in this workplace: . ../shared/tools/docker-sandbox.sh)"
-        )
-    port = options.port or free_port()
-    if not port_is_free(port):
-        raise LocalRunError(
-            f"port {port} is already in use on 127.0.0.1. "
-            "Fix: pass --port N with a free port (or --port 0 for any free port)"
         )
 
     spec = build_spec(settings.image)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import socket
 from pathlib import Path
 
 import pytest
@@ -303,6 +304,26 @@ def test_bad_stack_settings_are_refused_naming_the_key(tmp_path, capsys, monkeyp
     err = capsys.readouterr().err
     assert "emergence-cloudrun:startupProbeTimeoutSeconds" in err
     assert "emergence-cloudrun:buildContext" in err  # no app_image beside that stack file
+
+
+def test_a_port_in_use_is_refused_before_anything_starts(monkeypatch, capsys):
+    monkeypatch.setenv("SMTP_PASSWORD", "x")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["local", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"port {port} is already in use" in err and "--port 0" in err
+
+
+def test_no_docker_is_a_clear_error(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("SMTP_PASSWORD", "x")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no docker CLI on it
+    assert main(["local", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "Docker is not available: the docker CLI is not installed" in err
+    assert "docker-sandbox.sh" in err
 
 
 def test_local_is_listed_among_the_commands(capsys):
