@@ -133,21 +133,31 @@ def one_layer_floor(base: str, network: str | None, workdir: Path, tag: str) -> 
     return timed_build(spec, tag + "-2", network)
 
 
-def prune_cache_mount(cache_id: str) -> bool:
-    """Remove the bench's own pip cache mount from the engine's build cache."""
+def cache_mounts() -> dict[str, str]:
+    """The engine's pip-style cache mounts: {record id: description}."""
     listing = docker("system", "df", "-v", "--format", "{{json .BuildCache}}", check=False)
     try:
         records = json.loads(listing or "[]")
     except json.JSONDecodeError:
-        return False
-    ids = [
-        r["ID"]
+        return {}
+    return {
+        r["ID"]: r.get("Description", "")
         for r in records
-        if r.get("CacheType") == "exec.cachemount" and cache_id in r.get("Description", "")
+        if r.get("CacheType") == "exec.cachemount"
+    }
+
+
+def prune_new_cache_mounts(before: dict[str, str]) -> int:
+    """Remove the pip cache mounts this run created (new since `before`, made by this
+    Dockerfile's install step; the engine names no mount id in them). Returns how many."""
+    new = [
+        record
+        for record, description in cache_mounts().items()
+        if record not in before and "--python /opt/venv/bin/python install" in description
     ]
-    for record in ids:
+    for record in new:
         docker("builder", "prune", "--force", "--filter", f"id={record}", check=False)
-    return bool(ids)
+    return len(new)
 
 
 def mb(size: float) -> str:
@@ -175,9 +185,8 @@ def isolate(dockerfile: str, run_id: str) -> str:
     )
 
 
-def prepare_contexts(tmp: Path, run_id: str, base_image: str) -> tuple[BuildSpec, BuildSpec, str]:
-    """Copies of app_image with the real Dockerfile and the naive one, both isolated.
-    Returns (spec, naive spec, the pip cache mount's id)."""
+def prepare_contexts(tmp: Path, run_id: str, base_image: str) -> tuple[BuildSpec, BuildSpec]:
+    """Copies of app_image with the real Dockerfile and the naive one, both isolated."""
     context = tmp / "app_image"
     shutil.copytree(ROOT / "app_image", context, ignore=shutil.ignore_patterns("__pycache__"))
     naive_dir = tmp / "naive"
@@ -190,8 +199,7 @@ def prepare_contexts(tmp: Path, run_id: str, base_image: str) -> tuple[BuildSpec
     build_args = {"BASE_IMAGE": base_image}
     spec = BuildSpec(context, context / "Dockerfile", build_args=build_args)
     naive = BuildSpec(naive_dir, naive_dir / "Dockerfile", build_args=build_args)
-    cache_id = f"emergence-bench-pip-{run_id}"
-    return spec, naive, cache_id
+    return spec, naive
 
 
 def measure(args: argparse.Namespace, network: str | None, run_id: str, tmp: Path) -> dict:
@@ -199,7 +207,8 @@ def measure(args: argparse.Namespace, network: str | None, run_id: str, tmp: Pat
     names = ["cold", "same", "warm", "floor-1", "floor-2", "naive", "naive-code"]
     names += [f"code-{n}" for n in range(args.runs)]
     tags = {k: f"emergence-bench-{run_id}:{k}" for k in names}
-    spec, naive, cache_id = prepare_contexts(tmp, run_id, args.base_image)
+    spec, naive = prepare_contexts(tmp, run_id, args.base_image)
+    mounts_before = cache_mounts()
     context, naive_dir = spec.context, naive.context
     floor_dir = tmp / "floor"
     floor_dir.mkdir()
@@ -240,7 +249,7 @@ def measure(args: argparse.Namespace, network: str | None, run_id: str, tmp: Pat
         f["start_to_healthy_s"] = [round(h, 3) for _, h in starts]
     finally:
         docker("image", "rm", "--force", *tags.values(), check=False)
-        f["pip_cache_mount_removed"] = prune_cache_mount(cache_id)
+        f["pip_cache_mounts_removed"] = prune_new_cache_mounts(mounts_before)
     f["added_bytes"] = f["image_bytes"] - f["base_bytes"]
     f["added_over_deps"] = f["added_bytes"] / f["deps_bytes"]
     f["optimized_over_naive"] = f["image_bytes"] / f["naive_bytes"]
