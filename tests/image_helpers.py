@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import secrets
 import subprocess
 import tarfile
@@ -55,8 +56,8 @@ def build(
     network: str,
     dockerfile: Path | None = None,
     build_args: Mapping[str, str] | None = None,
-) -> str:
-    """`docker build` (BuildKit) and return the image id."""
+) -> tuple[str, str]:
+    """`docker build` (BuildKit): (image id, the build's progress log)."""
     argv = ["build", "--progress=plain", "--tag", tag]
     if dockerfile is not None:
         argv += ["--file", str(dockerfile)]
@@ -64,8 +65,23 @@ def build(
         argv += ["--build-arg", f"{name}={value}"]
     if network:
         argv += ["--network", network]
-    docker(*argv, str(context))
-    return image_id(tag)
+    proc = docker(*argv, str(context))
+    return image_id(tag), proc.stdout + proc.stderr
+
+
+def rebuilt_steps(progress: str) -> list[str]:
+    """The Dockerfile steps a BuildKit `--progress=plain` log shows as run, not CACHED
+    (FROM lines only resolve the base image: not steps)."""
+    names: dict[str, str] = {}
+    cached: set[str] = set()
+    for line in progress.splitlines():
+        match = re.match(r"^#(\d+) (\[[^\]]+\] .*)$", line)
+        if match and not match.group(2).startswith("[internal]") and "] FROM " not in line:
+            names.setdefault(match.group(1), match.group(2))
+        match = re.match(r"^#(\d+) CACHED$", line)
+        if match:
+            cached.add(match.group(1))
+    return [name for step, name in names.items() if step not in cached]
 
 
 def image_id(ref: str) -> str:
