@@ -296,7 +296,7 @@ class LocalRunOptions:
     tag: str
     port: int  # 0: any free port
     keep: bool = False
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never printed
     network: str | None = None  # "host" in the sandbox (DOCKER_SANDBOX_NETWORK)
 
 

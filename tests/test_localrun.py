@@ -160,6 +160,11 @@ def test_password_file_wins_and_loses_one_trailing_newline(tmp_path):
     assert read_password({}, path) == "  spaces kept  \n"
 
 
+def test_the_run_options_never_show_the_password(prod_settings):
+    options = localrun.LocalRunOptions(prod_settings, "t", 0, password=TEST_SMTP_PASSWORD)
+    assert TEST_SMTP_PASSWORD not in repr(options)
+
+
 def test_password_from_the_environment_or_none():
     assert read_password({"SMTP_PASSWORD": "from-env"}, None) == "from-env"
     assert read_password({"SMTP_PASSWORD": ""}, None) is None
