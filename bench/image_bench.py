@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from infra.build_spec import BuildSpec
-from infra.localrun import free_port
+from infra.localrun import Docker, free_port
 
 PIP_CACHE_MOUNT = "--mount=type=cache,target=/root/.cache/pip"
 
@@ -133,33 +133,6 @@ def one_layer_floor(base: str, network: str | None, workdir: Path, tag: str) -> 
     return timed_build(spec, tag + "-2", network)
 
 
-def cache_mounts() -> dict[str, str]:
-    """The engine's pip-style cache mounts: {record id: description}."""
-    listing = docker("system", "df", "-v", "--format", "{{json .BuildCache}}", check=False)
-    try:
-        records = json.loads(listing or "[]")
-    except json.JSONDecodeError:
-        return {}
-    return {
-        r["ID"]: r.get("Description", "")
-        for r in records
-        if r.get("CacheType") == "exec.cachemount"
-    }
-
-
-def prune_new_cache_mounts(before: dict[str, str]) -> int:
-    """Remove the pip cache mounts this run created (new since `before`, made by this
-    Dockerfile's install step; the engine names no mount id in them). Returns how many."""
-    new = [
-        record
-        for record, description in cache_mounts().items()
-        if record not in before and "--python /opt/venv/bin/python install" in description
-    ]
-    for record in new:
-        docker("builder", "prune", "--force", "--filter", f"id={record}", check=False)
-    return len(new)
-
-
 def mb(size: float) -> str:
     return f"{size / 1e6:.1f} MB"
 
@@ -208,7 +181,7 @@ def measure(args: argparse.Namespace, network: str | None, run_id: str, tmp: Pat
     names += [f"code-{n}" for n in range(args.runs)]
     tags = {k: f"emergence-bench-{run_id}:{k}" for k in names}
     spec, naive = prepare_contexts(tmp, run_id, args.base_image)
-    mounts_before = cache_mounts()
+    cache_before = Docker().build_cache_ids()
     context, naive_dir = spec.context, naive.context
     floor_dir = tmp / "floor"
     floor_dir.mkdir()
@@ -249,7 +222,8 @@ def measure(args: argparse.Namespace, network: str | None, run_id: str, tmp: Pat
         f["start_to_healthy_s"] = [round(h, 3) for _, h in starts]
     finally:
         docker("image", "rm", "--force", *tags.values(), check=False)
-        f["pip_cache_mounts_removed"] = prune_new_cache_mounts(mounts_before)
+        # on vfs every cached layer is a full root file system copy: leave nothing behind
+        f["build_cache_records_removed"] = Docker().prune_build_cache_since(cache_before)
     f["added_bytes"] = f["image_bytes"] - f["base_bytes"]
     f["added_over_deps"] = f["added_bytes"] / f["deps_bytes"]
     f["optimized_over_naive"] = f["image_bytes"] / f["naive_bytes"]

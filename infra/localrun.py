@@ -271,6 +271,35 @@ class Docker:
     def remove(self, name: str) -> bool:
         return self.run("rm", "--force", "--volumes", name).returncode == 0
 
+    def build_cache_ids(self) -> set[str]:
+        """Ids of the engine's BuildKit cache records."""
+        proc = self.run("system", "df", "-v", "--format", "{{json .BuildCache}}", timeout=300)
+        try:
+            return {record["ID"] for record in json.loads(proc.stdout or "[]")}
+        except (json.JSONDecodeError, TypeError, KeyError):
+            return set()
+
+    def prune_build_cache_since(self, before: set[str]) -> int:
+        """Remove the cache records created since `before` was taken; returns how many.
+
+        For the tests and the bench, whose builds always differ (a unique code change, a port
+        in a build argument): on a vfs storage driver (the sandbox) every cached layer is a
+        full copy of the root file system, and such builds would fill the disk run after run.
+        Records in use are kept. One `--filter id=` per call (several filters are ANDed), a
+        few passes (a record still referenced goes once its dependents are gone)."""
+        removed = 0
+        for _ in range(4):
+            new = sorted(self.build_cache_ids() - before)
+            if not new:
+                break
+            for record in new:
+                self.run("builder", "prune", "--force", "--filter", f"id={record}", timeout=300)
+            left = self.build_cache_ids() - before
+            if len(left) == len(new):
+                break  # no progress: the rest is in use
+            removed += len(new) - len(left)
+        return removed
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

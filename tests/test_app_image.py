@@ -80,7 +80,7 @@ def test_hadolint_does_flag_a_bad_dockerfile(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def app_image(docker_engine):
+def app_image(docker_engine, image_build_cache):
     """The app image, built with the prod stack's build spec; removed at the end."""
     spec = build_spec(load_stack_settings("prod", supplied_secrets=("smtpPassword",)).image)
     tag = unique("emergence-test") + ":image"
@@ -269,7 +269,9 @@ def test_incomplete_smtp_settings_refuse_start_with_one_clear_line(app_image, do
 
 
 @pytest.mark.docker
-def test_dockerignore_keeps_git_venvs_tests_and_caches_out_of_the_context(tmp_path, docker_engine):
+def test_dockerignore_keeps_git_venvs_tests_and_caches_out_of_the_context(
+    tmp_path, image_build_cache
+):
     context = tmp_path / "context"
     shutil.copytree(APP_IMAGE, context)
     junk = [

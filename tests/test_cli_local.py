@@ -44,7 +44,7 @@ FAST_PROBE = {
 
 
 @pytest.fixture
-def project(tmp_path, docker_engine):
+def project(tmp_path, image_build_cache):
     """(project dir, write_stack): stack files there build the given context; the images they
     name are removed afterwards."""
     images: list[str] = []
@@ -220,7 +220,7 @@ def test_an_interrupted_run_removes_its_container(project, sig, code):
             remove_container(container)
 
 
-def test_the_secret_scan_finds_a_leaked_secret(tmp_path, docker_engine):
+def test_the_secret_scan_finds_a_leaked_secret(tmp_path, image_build_cache):
     """Control for the scan above: a secret in a layer file or in the config is found."""
     (tmp_path / "leak.txt").write_text(f"password={SECRET}\n")
     dockerfile = "FROM scratch\nARG LEAK\nLABEL leak=$LEAK\nCOPY leak.txt /\n"
