@@ -26,6 +26,20 @@ APP_IMAGE = PROJECT_ROOT / "app_image"
 BROKEN_APPS = PROJECT_ROOT / "tests" / "data" / "broken_apps"
 
 
+def app_smtp_env(password: str) -> dict[str, str]:
+    """A complete set of the app's SMTP variables (EMAIL_ENABLED=1) with `password`."""
+    return {
+        "EMAIL_ENABLED": "1",
+        "SMTP_HOST": "smtp.gmail.com",
+        "SMTP_PORT": "587",
+        "SMTP_USER": "sender@example.com",
+        "SMTP_FROM_EMAIL": "sender@example.com",
+        "SMTP_FROM_NAME": "ÉMERGENCE",
+        "SMTP_USE_TLS": "1",
+        "SMTP_PASSWORD": password,
+    }
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
 

@@ -23,6 +23,7 @@ from infra.config import load_stack_settings
 from infra.localrun import free_port
 from tests.image_helpers import (
     APP_IMAGE,
+    app_smtp_env,
     build,
     container_state,
     docker,
@@ -38,16 +39,7 @@ from tests.image_helpers import (
 
 SECRET = "smtp-pw-" + hashlib.sha256(b"test_app_image").hexdigest()[:16]
 TOKEN = "chat-token-for-tests"
-SMTP_ENV = {
-    "EMAIL_ENABLED": "1",
-    "SMTP_HOST": "smtp.gmail.com",
-    "SMTP_PORT": "587",
-    "SMTP_USER": "sender@example.com",
-    "SMTP_FROM_EMAIL": "sender@example.com",
-    "SMTP_FROM_NAME": "ÉMERGENCE",
-    "SMTP_USE_TLS": "1",
-    "SMTP_PASSWORD": SECRET,
-}
+SMTP_ENV = app_smtp_env(SECRET)
 
 
 def hadolint() -> str:

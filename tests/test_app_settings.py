@@ -14,6 +14,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tests.conftest import PROJECT_ROOT
+from tests.image_helpers import app_smtp_env
 
 _PATH = PROJECT_ROOT / "app_image" / "app" / "settings.py"
 _spec = importlib.util.spec_from_file_location("emergence_reference_app_settings", _PATH)
@@ -24,16 +25,7 @@ Settings = app_settings.Settings
 ConfigError = app_settings.ConfigError
 
 PASSWORD = "pw-Q7x!unique-4d1e"
-SMTP = {
-    "EMAIL_ENABLED": "1",
-    "SMTP_HOST": "smtp.gmail.com",
-    "SMTP_PORT": "587",
-    "SMTP_USER": "sender@example.com",
-    "SMTP_FROM_EMAIL": "sender@example.com",
-    "SMTP_FROM_NAME": "ÉMERGENCE",
-    "SMTP_USE_TLS": "1",
-    "SMTP_PASSWORD": PASSWORD,
-}
+SMTP = app_smtp_env(PASSWORD)
 
 
 def sha(token: str) -> str:
