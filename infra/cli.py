@@ -20,6 +20,7 @@ from typing import NoReturn
 
 COMMANDS: dict[str, str] = {
     "plan": "infra.cli_plan",
+    "local": "infra.cli_local",
     "phase2": "infra.cli_phase2",
     "adopt": "infra.cli_adopt",
     "revisions": "infra.cli_revisions",

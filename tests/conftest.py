@@ -51,6 +51,17 @@ def docker_engine() -> dict[str, str]:
     return {"network": network}
 
 
+@pytest.fixture(scope="session")
+def image_build_cache(docker_engine):
+    """Image tests' builds share the BuildKit cache during the session; what they added to it
+    is removed at the end (on vfs each cached layer is a full root file system copy)."""
+    from infra.localrun import Docker
+
+    before = Docker().build_cache_ids()
+    yield docker_engine
+    Docker().prune_build_cache_since(before)
+
+
 # --------------------------------------------------------------------------- the program
 
 # A value only the tests know, so a leak of the SMTP password is easy to find anywhere.
