@@ -24,6 +24,7 @@ from tests.conftest import PROJECT_ROOT
         ["revisions", "--stack", "nope"],
         ["phase2", "--stack", "nope", "--file", "tests/data/phase2/before.jsonl"],
         ["adopt", "--stack", "nope"],
+        ["local", "--stack", "nope"],
     ],
 )
 def test_a_missing_stack_is_one_line_naming_the_file_and_the_fix(argv, capsys):
