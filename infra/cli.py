@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from typing import NoReturn
 
 COMMANDS: dict[str, str] = {
     "plan": "infra.cli_plan",
@@ -30,8 +32,15 @@ class CommandError(Exception):
     """An expected failure: printed as one clear line, never as a traceback."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad flag or value reported in one line (not the whole usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _parser(selected: str | None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m infra",
         description="Deploy and check emergence-app on Cloud Run.",
     )
@@ -60,3 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`python -m infra plan --json | head`): stop quietly, like any
+        # shell tool, and keep Python from failing again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for such a pipeline

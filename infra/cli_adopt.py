@@ -81,13 +81,9 @@ def import_document(evaluation: Any) -> dict[str, Any]:
 def _secrets_provider(stack: str, project: str, given: str | None) -> str:
     if given:
         return given
-    import yaml  # noqa: PLC0415
+    from infra.config import read_stack_file  # noqa: PLC0415
 
-    from infra.config import PROJECT_DIR  # noqa: PLC0415
-
-    path = PROJECT_DIR / f"Pulumi.{stack}.yaml"
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return document.get("secretsprovider") or (
+    return read_stack_file(stack).get("secretsprovider") or (
         f"gcpkms://projects/{project}/locations/global/keyRings/pulumi/cryptoKeys/state"
     )
 
@@ -151,13 +147,13 @@ def render(
 
 def run(args: argparse.Namespace) -> int:
     from infra.config import KEYS_BY_NAME, SettingsError, build_settings  # noqa: PLC0415
-    from infra.mockrun import PLACEHOLDER_SECRET, evaluate, stack_config  # noqa: PLC0415
+    from infra.mockrun import evaluate, placeholder_secrets, stack_config  # noqa: PLC0415
 
     password = KEYS_BY_NAME["smtpPassword"]
     try:
         values, secret_values, _ = stack_config(args.stack, {"adoptExisting": True})
         # The password is set during the migration (step 2); the plan never needs its value.
-        secrets = {} if password.full in secret_values else {"smtpPassword": PLACEHOLDER_SECRET}
+        secrets = placeholder_secrets(secret_values)
         settings = build_settings(
             args.stack, values, secrets_present={*secret_values, password.full}
         )
@@ -169,6 +165,15 @@ def run(args: argparse.Namespace) -> int:
     if not any(r.import_id for r in evaluation.resources):
         raise CommandError(f"stack '{args.stack}' declares nothing to adopt")
     import_file = str(args.import_file or "adopt.json")
+    document = import_document(evaluation)
+    if args.import_file is not None:  # written first: a path that fails is one line, no steps
+        try:
+            args.import_file.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(
+                f"--import-file {args.import_file}: cannot write it ({exc.strerror or exc}). "
+                "Fix: give a path in an existing folder you can write to"
+            ) from None
     print(
         render(
             evaluation,
@@ -179,7 +184,5 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     if args.import_file is not None:
-        document = import_document(evaluation)
-        args.import_file.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         print(f"\nWrote {args.import_file}: {len(document['resources'])} entries.")
     return 0

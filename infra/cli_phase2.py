@@ -13,7 +13,6 @@ The targets, the service and the cost counter come from the stack's settings (ph
 from __future__ import annotations
 
 import argparse
-import contextlib
 import re
 import sys
 import time
@@ -91,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_when(text: str, now: float) -> float:
+def parse_when(text: str, now: float, flag: str = "--since") -> float:
     """`24h`, `7d`, `90m` back from now, or an ISO 8601 time (UTC when no offset is given)."""
     match = _RELATIVE.match(text.strip())
     if match:
@@ -100,7 +99,7 @@ def parse_when(text: str, now: float) -> float:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
         raise CommandError(
-            f"{text!r} is neither a time (2025-10-09T08:00:00Z) nor a duration (24h, 7d)"
+            f"{flag} {text!r} is neither a time (2025-10-09T08:00:00Z) nor a duration (24h, 7d)"
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
@@ -126,14 +125,14 @@ def _cost(args: argparse.Namespace, metric: str) -> CostReading | None:
         return None
     from infra.logsource import MetricsSourceError, read_metrics_text  # noqa: PLC0415
 
-    def value(source: str) -> float | None:
+    def value(flag: str, source: str) -> float | None:
         try:
             return parse_prometheus_counter(read_metrics_text(source), metric)
         except (MetricsSourceError, MetricsError) as exc:
-            raise CommandError(f"metrics: {exc}") from None
+            raise CommandError(f"{flag}: {exc}") from None
 
-    end = value(args.metrics)
-    start = value(args.metrics_start) if args.metrics_start else None
+    end = value("--metrics", args.metrics)
+    start = value("--metrics-start", args.metrics_start) if args.metrics_start else None
     if end is not None and start is not None and start > end:
         raise CommandError(
             f"{metric} went down between --metrics-start ({start:g}) and --metrics ({end:g}): "
@@ -146,6 +145,8 @@ def _file_entries(paths: list[str]) -> Iterator[object]:
     from infra.logread import iter_entries, open_export  # noqa: PLC0415
 
     for path in paths:
+        if path != "-" and Path(path).is_dir():
+            raise CommandError(f"--file {path}: a directory, not a log export: name a file")
         if path != "-" and not Path(path).is_file():
             raise CommandError(f"--file {path}: no such file")
         try:
@@ -167,8 +168,8 @@ def _api_entries(project: str, filter_: str, page_size: int) -> Iterator[object]
 
 
 def _window(args: argparse.Namespace, now: float) -> tuple[float | None, float | None]:
-    since = parse_when(args.since, now) if args.since else None
-    until = parse_when(args.until, now) if args.until else None
+    since = parse_when(args.since, now, "--since") if args.since else None
+    until = parse_when(args.until, now, "--until") if args.until else None
     if not args.file and since is None:
         since = now - 86400  # like gcloud logging read --freshness=1d
     if since is not None and until is not None and since >= until:
@@ -214,11 +215,13 @@ def run(args: argparse.Namespace) -> int:
         try:
             args.output.write_text(text, encoding="utf-8")
         except OSError as exc:
-            raise CommandError(f"--output {args.output}: {exc.strerror or exc}") from None
+            raise CommandError(
+                f"--output {args.output}: cannot write it ({exc.strerror or exc}). "
+                "Fix: give a path in an existing folder you can write to"
+            ) from None
         print(f"wrote {args.output} (overall: {report.verdict})")
     else:
-        with contextlib.suppress(BrokenPipeError):
-            sys.stdout.write(text)
+        sys.stdout.write(text)
     if args.strict and report.verdict != PASS:
         return 1
     return 0

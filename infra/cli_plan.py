@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from infra.cli import CommandError
-from infra.mockrun import UNKNOWN
+from infra.mockrun import UNKNOWN, lookup
 
 HELP = "Show what `pulumi up` would declare for a stack (mock engine, no cloud access)."
 
@@ -86,15 +86,7 @@ def _lines(resource: Any, everything: bool) -> Iterator[str]:
     else:
         paths = list(KEY_INPUTS[resource.type])
     for path in paths:
-        node: Any = inputs
-        for part in path.split("."):
-            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            elif isinstance(node, dict) and part in node:
-                node = node[part]
-            else:
-                node = None
-                break
+        node = lookup(inputs, path)
         if node is not None:
             yield f"{path} = {_text(node)}"
 
@@ -158,24 +150,14 @@ def as_json(evaluation: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from infra.config import KEYS, SettingsError  # noqa: PLC0415
-    from infra.mockrun import (  # noqa: PLC0415
-        PLACEHOLDER_SECRET,
-        REAL_GIT,
-        evaluate,
-        stack_config,
-    )
+    from infra.config import SettingsError  # noqa: PLC0415
+    from infra.mockrun import REAL_GIT, evaluate, placeholder_secrets, stack_config  # noqa: PLC0415
 
     try:
         _, secret_values, _ = stack_config(args.stack)
     except SettingsError as exc:
         raise CommandError(str(exc)) from None
-    # Secrets live encrypted in the stack (or its backend); the plan never needs their value.
-    missing = {
-        k.name: PLACEHOLDER_SECRET
-        for k in KEYS
-        if k.secret and k.full not in secret_values and k.default is None
-    }
+    missing = placeholder_secrets(secret_values)
     try:
         evaluation = evaluate(args.stack, secrets=missing, preview=True, git=REAL_GIT)
     except SettingsError as exc:

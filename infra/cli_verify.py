@@ -17,6 +17,7 @@ import json
 from infra.cli import CommandError
 from infra.config import Settings, SettingsError, load_stack_settings
 from infra.gcp_api import CredentialsError, GcpApiError, cloud_run_client, describe
+from infra.retention_plan import short_name
 from infra.verify import (
     AdminTarget,
     HttpPolicy,
@@ -25,7 +26,7 @@ from infra.verify import (
     run_checks,
     validate_base_url,
 )
-from infra.verify_rules import CheckResult, format_table, parse_checks, short_name, summary
+from infra.verify_rules import CheckResult, format_table, parse_checks, summary
 
 HELP = "Check a deployed service against the contract (HTTP + Admin API); exit 1 on a failure"
 
@@ -59,10 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _admin(settings: Settings, want: bool) -> tuple[list[CheckResult], str | None, str]:
-    """(results, the service URL the API reports, a note on why the checks did not run)."""
+def _admin(settings: Settings, want: bool) -> tuple[list[CheckResult], str, str]:
+    """(results, the service URL the API reports ("" if none), a note: "ran", or why the checks
+    did not run, or why the service's URL could not be read)."""
     if not want:
-        return [], None, "skipped (--no-admin)"
+        return [], "", "skipped (--no-admin)"
     target = AdminTarget(
         project=settings.project,
         region=settings.region,
@@ -76,11 +78,23 @@ def _admin(settings: Settings, want: bool) -> tuple[list[CheckResult], str | Non
         with cloud_run_client() as client:
             report = run_admin_checks(client, target)
     except CredentialsError as exc:
-        return [], None, f"skipped: {describe(exc)}"
+        return [], "", f"skipped: {describe(exc)}"
     except GcpApiError as exc:  # e.g. a malformed CLOUD_RUN_API_ENDPOINT
         raise CommandError(describe(exc)) from None
-    uri = (report.service or {}).get("uri") or None
+    uri = str((report.service or {}).get("uri") or "")
+    if report.service_error:
+        return report.results, "", f"ran, but could not read the service: {report.service_error}"
     return report.results, uri, "ran"
+
+
+def _policy(args: argparse.Namespace) -> HttpPolicy:
+    """The HTTP policy from --timeout/--attempts/--budget; CommandError naming a bad flag."""
+    if args.attempts < 1:
+        raise CommandError(f"--attempts must be at least 1, got {args.attempts}")
+    for flag, value in (("--timeout", args.timeout), ("--budget", args.budget)):
+        if not 0 < value < float("inf"):
+            raise CommandError(f"{flag} must be a number of seconds above 0, got {value:g}")
+    return HttpPolicy(read_timeout=args.timeout, attempts=args.attempts, budget=args.budget)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         settings = load_stack_settings(args.stack, supplied_secrets=["smtpPassword"])
         specs = parse_checks(args.check, key="--check") if args.check else None
         specs = specs or parse_checks(list(settings.verify_checks))
-        policy = HttpPolicy(read_timeout=args.timeout, attempts=args.attempts, budget=args.budget)
+        policy = _policy(args)
         base_url = validate_base_url(args.url) if args.url else None
     except SettingsError as exc:
         raise CommandError(str(exc)) from None

@@ -230,11 +230,11 @@ class SettingsError(pulumi.RunError):
         self.stack = stack
         self.problems = problems
         lines = [f"{key}: {message}" for key, message in problems]
-        plural = "s" if len(problems) > 1 else ""
-        super().__init__(
-            f"invalid setting{plural} for stack '{stack}' (nothing was changed):\n  - "
-            + "\n  - ".join(lines)
-        )
+        head = f"for stack '{stack}' (nothing was changed):"
+        if len(lines) == 1:  # one line, as every command prints an error
+            super().__init__(f"invalid setting {head} {lines[0]}")
+        else:
+            super().__init__(f"invalid settings {head}\n  - " + "\n  - ".join(lines))
 
     @property
     def keys(self) -> list[str]:
@@ -356,7 +356,6 @@ class Settings:
     verify_deployment: bool
     verify_checks: tuple[str, ...]
     verify_allowed_services: tuple[str, ...]
-    monitoring_enabled: bool
     allow_dirty_deploy: bool
     default_branch: str
     adopt_existing: bool
@@ -669,7 +668,6 @@ def build_settings(
         verify_deployment=r.boolean("verifyDeployment"),
         verify_checks=verify_checks,
         verify_allowed_services=allowed_services,
-        monitoring_enabled=r.boolean("monitoringEnabled"),
         allow_dirty_deploy=r.boolean("allowDirtyDeploy"),
         default_branch=default_branch,
         adopt_existing=r.boolean("adoptExisting"),
@@ -911,6 +909,58 @@ def load_settings() -> Settings:
     )
 
 
+def read_stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """`Pulumi.<stack>.yaml` as a mapping; SettingsError naming the file and the fix when it is
+    missing, unreadable, not YAML, or its `config` is not a mapping."""
+    import yaml  # noqa: PLC0415 - only the commands need YAML
+
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = sorted(
+            p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml")
+        )
+        raise SettingsError(
+            stack,
+            [
+                (
+                    path.name,
+                    f"no such stack file in {project_dir} (stacks here: "
+                    f"{', '.join(known) or 'none'}). Fix: pick one of those stacks (--stack), "
+                    f"or create this one with pulumi stack init {stack} and set gcp:project "
+                    "and gcp:region in it",
+                )
+            ],
+        )
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        if isinstance(exc, yaml.YAMLError) and mark is not None:
+            detail = f"{getattr(exc, 'problem', None) or 'not YAML'} at line {mark.line + 1}"
+        else:
+            detail = " ".join(str(getattr(exc, "strerror", None) or exc).split())
+        raise SettingsError(
+            stack, [(path.name, f"cannot be read ({detail}). Fix: correct or restore {path}")]
+        ) from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if (
+        not isinstance(document, dict)
+        or not isinstance(config or {}, dict)
+        or not all(isinstance(name, str) for name in config or {})
+    ):
+        raise SettingsError(
+            stack,
+            [
+                (
+                    path.name,
+                    "is not a Pulumi stack file (want a mapping with a 'config:' mapping of "
+                    f"key: value). Fix: correct {path}",
+                )
+            ],
+        )
+    return document
+
+
 def read_stack_config(
     stack: str, project_dir: Path = PROJECT_DIR
 ) -> tuple[dict[str, str], set[str]]:
@@ -918,21 +968,27 @@ def read_stack_config(
 
     Secure values are never decrypted here; only their presence is reported.
     """
-    import yaml  # noqa: PLC0415 - only the commands need YAML
-
-    path = project_dir / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        raise SettingsError(
-            stack,
-            [(str(path.name), f"stack file not found. Fix: pulumi stack init {stack}")],
-        )
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    document = read_stack_file(stack, project_dir)
     values: dict[str, str] = {}
     secure: set[str] = set()
+    secret_keys = {key.full for key in KEYS if key.secret}
     for name, value in (document.get("config") or {}).items():
         full = name if ":" in name else f"{PROJECT}:{name}"
         if isinstance(value, dict) and "secure" in value:
             secure.add(full)
+        elif full in secret_keys:  # the value itself is never repeated, not even here
+            raise SettingsError(
+                stack,
+                [
+                    (
+                        full,
+                        f"is written in plain text in Pulumi.{stack}.yaml, so the secret is in "
+                        f"the file (and in git once committed). Fix: pulumi config rm {full}, "
+                        f"then pulumi config set --secret {full} (it prompts), and change the "
+                        "password: treat the old one as leaked",
+                    )
+                ],
+            )
         else:
             values[full] = config_string(value)
     return values, secure

@@ -6,7 +6,8 @@ import os
 
 import pulumi
 
-SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+from infra.gcp_api import SCOPES
+
 TOKEN_ENV = "GOOGLE_OAUTH_ACCESS_TOKEN"  # noqa: S105 - a variable name, not a value
 
 

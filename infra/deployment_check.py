@@ -31,10 +31,11 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
-from pulumi.runtime import rpc
 
 from infra import verify
+from infra.dynamic import changed_inputs, contains_unknown
 from infra.gcp_api import GcpApiError, cloud_run_client, describe
+from infra.retention_plan import short_name
 from infra.verify import AdminTarget, HttpPolicy, run_admin_checks, run_checks
 from infra.verify_rules import CheckResult as Result
 from infra.verify_rules import (
@@ -43,7 +44,6 @@ from infra.verify_rules import (
     parse_checks,
     previous_ready_revision,
     rollback_advice,
-    short_name,
     summary,
 )
 
@@ -75,19 +75,9 @@ class DeploymentCheckFailed(Exception):
     """The deployed service broke the contract; the message is the whole report."""
 
 
-def _is_unknown(value: Any) -> bool:
-    if value == rpc.UNKNOWN or isinstance(value, pulumi.output.Unknown):
-        return True
-    if isinstance(value, Mapping):
-        return any(_is_unknown(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_is_unknown(v) for v in value)
-    return False
-
-
 def changed_triggers(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
     """The trigger inputs that differ (an input not known yet, as in a preview, counts)."""
-    return [key for key in TRIGGERS if _is_unknown(news.get(key)) or olds.get(key) != news.get(key)]
+    return changed_inputs(olds, news, TRIGGERS)
 
 
 def http_policy(props: Mapping[str, Any]) -> HttpPolicy:
@@ -206,7 +196,7 @@ class DeploymentCheckProvider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures = []
         checks = news.get("checks")
-        if not _is_unknown(checks):
+        if not contains_unknown(checks):
             try:
                 parse_checks(checks or None)
             except CheckSpecError as exc:

@@ -219,8 +219,11 @@ def endpoint_from_env(env_var: str, default: str, environ: Mapping[str, str] | N
     return value.rstrip("/")
 
 
-def _retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date), None if absent/invalid."""
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), None if absent/invalid.
+
+    Shared with the post-deploy checks (infra/verify.py), which retry the service's 429/503s.
+    """
     if not value:
         return None
     value = value.strip()
@@ -277,9 +280,11 @@ class GoogleApiClient:
         clock: Callable[[], float] | None = None,
         rand: Callable[[], float] | None = None,
         session: requests.Session | None = None,
+        endpoint_env: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_name = api_name
+        self.endpoint_env = endpoint_env  # the variable that set base_url, if one did
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.loopback = is_loopback_url(self.base_url)
@@ -399,7 +404,7 @@ class GoogleApiClient:
                 failure: GcpApiError = ApiError(
                     503,
                     "UNAVAILABLE",
-                    f"request failed: {type(exc).__name__}",
+                    self._unreachable(exc),
                     method=method,
                     path=path,
                     api=self.api_name,
@@ -410,7 +415,7 @@ class GoogleApiClient:
                     return self._decode(response, method, path)
                 failure = _error_from_response(response, method, path, self.api_name)
                 retryable = response.status_code in policy.retry_status
-                retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             if not retryable or attempt >= policy.max_attempts:
                 raise failure
             delay = policy.backoff(attempt, self._rand())
@@ -419,6 +424,16 @@ class GoogleApiClient:
             if self._clock() - started + delay > policy.total_timeout:
                 raise failure
             self._sleep(delay)
+
+    def _unreachable(self, exc: Exception) -> str:
+        """Why no answer came, naming the endpoint (and the variable that chose it)."""
+        text = f"request failed: cannot reach {self.base_url} ({type(exc).__name__})"
+        if self.endpoint_env:
+            text += (
+                f"; {self.endpoint_env} points there: start the server it names, or unset "
+                f"{self.endpoint_env} to call Google"
+            )
+        return text
 
     def _decode(self, response: requests.Response, method: str, path: str) -> dict[str, Any]:
         if not response.content:
@@ -567,14 +582,20 @@ def _with_token(base: Mapping[str, Any], token: str | None) -> dict[str, Any]:
 
 def cloud_run_client(**kwargs: Any) -> GoogleApiClient:
     """Cloud Run Admin API v2 (`CLOUD_RUN_API_ENDPOINT` overrides https://run.googleapis.com)."""
-    base = endpoint_from_env(CLOUD_RUN_ENDPOINT_ENV, CLOUD_RUN_DEFAULT_ENDPOINT)
-    return GoogleApiClient(base, api_name="Cloud Run Admin API", **kwargs)
+    return _client(
+        "Cloud Run Admin API", CLOUD_RUN_ENDPOINT_ENV, CLOUD_RUN_DEFAULT_ENDPOINT, kwargs
+    )
 
 
 def logging_client(**kwargs: Any) -> GoogleApiClient:
     """Cloud Logging API v2 (`LOGGING_API_ENDPOINT` overrides https://logging.googleapis.com)."""
-    base = endpoint_from_env(LOGGING_ENDPOINT_ENV, LOGGING_DEFAULT_ENDPOINT)
-    return GoogleApiClient(base, api_name="Cloud Logging API", **kwargs)
+    return _client("Cloud Logging API", LOGGING_ENDPOINT_ENV, LOGGING_DEFAULT_ENDPOINT, kwargs)
+
+
+def _client(api: str, env_var: str, default: str, kwargs: dict[str, Any]) -> GoogleApiClient:
+    base = endpoint_from_env(env_var, default)
+    overridden = env_var if base != default else None
+    return GoogleApiClient(base, api_name=api, endpoint_env=overridden, **kwargs)
 
 
 def describe(exc: BaseException) -> str:
@@ -601,4 +622,5 @@ __all__ = [
     "endpoint_from_env",
     "is_loopback_url",
     "logging_client",
+    "retry_after_seconds",
 ]

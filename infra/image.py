@@ -7,7 +7,7 @@ diff, the digest changes exactly when the image does.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_docker as docker
@@ -27,7 +27,7 @@ class AppImageArgs:
     repository_url: pulumi.Input[str]  # <region>-docker.pkg.dev/<project>/<repository>
     image_name: str  # emergence-app
     tag: str
-    registry_password: pulumi.Input[str]  # an OAuth access token, as a secret
+    registry_password: pulumi.Input[str] = field(repr=False)  # an OAuth token, as a secret
 
     @classmethod
     def from_settings(

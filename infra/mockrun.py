@@ -33,6 +33,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from infra import gitinfo
 from infra.config import KEYS_BY_NAME, PROJECT, PROJECT_DIR, config_string, read_stack_config
+from infra.dynamic import is_unknown
 
 MOCK_PROJECT_NUMBER = "123456789012"
 PLACEHOLDER_SECRET = "placeholder-secret-for-plan"  # noqa: S105 - not a credential
@@ -90,15 +91,19 @@ class Resource:
 
     def get(self, path: str, default: Any = None) -> Any:
         """`inputs` by dotted path: `template.containers.0.image`."""
-        node: Any = self.inputs
-        for part in path.split("."):
-            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            elif isinstance(node, dict) and part in node:
-                node = node[part]
-            else:
-                return default
-        return node
+        return lookup(self.inputs, path, default)
+
+
+def lookup(node: Any, path: str, default: Any = None) -> Any:
+    """The value at a dotted path (`template.containers.0.image`) in dicts and lists."""
+    for part in path.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return default
+    return node
 
 
 @dataclass
@@ -127,7 +132,7 @@ class Evaluation:
 
 
 def _unwrap(value: Any, path: str, secrets: set[str]) -> Any:
-    if isinstance(value, pulumi.output.Unknown) or value == rpc.UNKNOWN:
+    if is_unknown(value):
         return UNKNOWN
     if isinstance(value, dict):
         if value.get(_SECRET_SIG) == _SECRET_VALUE:
@@ -268,6 +273,19 @@ def stack_config(
         else:
             secret_values[full(name)] = value
     return values, secret_values, warnings
+
+
+def placeholder_secrets(secret_values: Mapping[str, str]) -> dict[str, str]:
+    """A placeholder for each required secret the stack file does not set (short names).
+
+    `plan` and `adopt` evaluate the program without the stack's secrets: the password lives
+    encrypted in the stack (or is set later, during adoption) and a plan never needs its value.
+    """
+    return {
+        key.name: PLACEHOLDER_SECRET
+        for key in KEYS_BY_NAME.values()
+        if key.secret and key.default is None and key.full not in secret_values
+    }
 
 
 def _reset_runtime() -> None:

@@ -933,20 +933,12 @@ def _judge(
         )
     )
 
-    round1 = sorted(d.round1_seconds for d in debates if d.round1_seconds is not None)
-    r1_p50 = percentile(round1, 50)
     figures.append(
-        Figure(
-            key="debate_round1_p50",
-            label="Debate round 1 p50",
-            value=r1_p50,
-            shown="n/a"
-            if r1_p50 is None
-            else f"{_seconds(r1_p50)} (max {_seconds(round1[-1])}, n={len(round1)})",
-            target=f"<= {targets.debate_round1_p50_max_seconds:g} s",
-            verdict=NO_DATA
-            if r1_p50 is None
-            else _verdict(r1_p50 <= targets.debate_round1_p50_max_seconds),
+        _median_figure(
+            "debate_round1_p50",
+            "Debate round 1 p50",
+            [d.round1_seconds for d in debates],
+            targets.debate_round1_p50_max_seconds,
         )
     )
 
@@ -967,25 +959,35 @@ def _judge(
         )
     )
 
-    totals = sorted(d.total_seconds for d in debates if d.total_seconds is not None)
-    total_p50 = percentile(totals, 50)
     figures.append(
-        Figure(
-            key="debate_total_p50",
-            label="Debate total p50",
-            value=total_p50,
-            shown="n/a"
-            if total_p50 is None
-            else f"{_seconds(total_p50)} (max {_seconds(totals[-1])}, n={len(totals)})",
-            target=f"<= {targets.debate_total_p50_max_seconds:g} s",
-            verdict=NO_DATA
-            if total_p50 is None
-            else _verdict(total_p50 <= targets.debate_total_p50_max_seconds),
+        _median_figure(
+            "debate_total_p50",
+            "Debate total p50",
+            [d.total_seconds for d in debates],
+            targets.debate_total_p50_max_seconds,
         )
     )
 
     figures.append(_cost_figure(cost, targets))
     return figures
+
+
+def _median_figure(
+    key: str, label: str, durations: Iterable[float | None], max_seconds: float
+) -> Figure:
+    """A duration judged "about" its target: the p50 of the measured ones (None: unmeasured)."""
+    measured = sorted(d for d in durations if d is not None)
+    p50 = percentile(measured, 50)
+    return Figure(
+        key=key,
+        label=label,
+        value=p50,
+        shown="n/a"
+        if p50 is None
+        else f"{_seconds(p50)} (max {_seconds(measured[-1])}, n={len(measured)})",
+        target=f"<= {max_seconds:g} s",
+        verdict=NO_DATA if p50 is None else _verdict(p50 <= max_seconds),
+    )
 
 
 def _cost_figure(cost: CostReading | None, targets: Phase2Targets) -> Figure:

@@ -39,11 +39,11 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
-from pulumi.runtime import rpc
 
 from infra import gcp_api
 from infra.component import child_options
 from infra.config import Settings
+from infra.dynamic import changed_inputs, is_unknown
 from infra.gcp_api import ApiError, GcpApiError, OperationTimeout
 from infra.retention_plan import RetentionPlan
 from infra.revisions_api import (
@@ -192,7 +192,7 @@ class RetentionProvider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures = []
         keep = news.get("revisionsToKeep")
-        if keep != rpc.UNKNOWN:
+        if not is_unknown(keep):
             value = _keep_value(keep)
             if value is None or not MIN_KEEP <= value <= MAX_KEEP:
                 failures.append(
@@ -208,7 +208,7 @@ class RetentionProvider(ResourceProvider):
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = [k for k in INPUT_KEYS if _norm(olds.get(k)) != _norm(news.get(k))]
+        changed = changed_inputs(olds, news, INPUT_KEYS)
         replaces = [k for k in changed if k in REPLACE_KEYS]
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
 
@@ -243,13 +243,6 @@ class RetentionProvider(ResourceProvider):
             ) from None
         echo = {k: props.get(k) for k in INPUT_KEYS}
         return {**echo, **report.outputs()}
-
-
-def _norm(value: Any) -> Any:
-    # Pulumi numbers arrive as floats; compare 3 and 3.0 as equal.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return "" if value is None else value
 
 
 class RevisionRetention(pulumi.dynamic.Resource, module="retention", name="RevisionRetention"):

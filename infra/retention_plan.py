@@ -39,9 +39,10 @@ REVISION_TYPE = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
 _TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
 
 
-def short_name(name: str) -> str:
-    """`projects/.../revisions/emergence-app-00003-abc` -> `emergence-app-00003-abc`."""
-    return name.rsplit("/", 1)[-1] if name else ""
+def short_name(name: str | None) -> str:
+    """`projects/.../revisions/emergence-app-00003-abc` -> `emergence-app-00003-abc` (a short
+    name is kept as is, None is "")."""
+    return (name or "").rstrip("/").rsplit("/", 1)[-1]
 
 
 def parse_time(value: str | None) -> dt.datetime | None:

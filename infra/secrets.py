@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.adoption import secret_import_id
+from infra.adoption import SMTP_SECRET_ID, secret_import_id
 from infra.component import child_options
 from infra.config import Settings
 
 ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"
-SMTP_SECRET_ID = "SMTP_PASSWORD"  # noqa: S105 - the secret's name, as in the guide
 _SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
 
 @dataclass
 class SmtpSecretArgs:
     project: str
-    value: pulumi.Input[str]  # must be a secret Output
+    value: pulumi.Input[str] = field(repr=False)  # must be a secret Output; never shown
     accessor_member: pulumi.Input[str]  # serviceAccount:<email>
     secret_id: str = SMTP_SECRET_ID
     import_id: str | None = None  # adoption: import the existing secret (infra/adoption.py)

@@ -14,11 +14,16 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.adoption import GCLOUD_MANAGED_SERVICE_FIELDS, iam_member_import_id, service_import_id
+from infra.adoption import (
+    GCLOUD_MANAGED_SERVICE_FIELDS,
+    INVOKER_ROLE,
+    PUBLIC_MEMBER,
+    iam_member_import_id,
+    service_import_id,
+)
 from infra.component import child_options
 from infra.config import ServiceSettings, Settings
 
-INVOKER_ROLE = "roles/run.invoker"
 LATEST = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
 REVISION = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
 
@@ -112,7 +117,7 @@ def _check_import_ids(args: AppServiceArgs) -> None:
     if args.invoker_import_id is not None:
         if s.public_access != "allUsers":
             raise ValueError("AppService: no allUsers invoker binding is declared to import")
-        member = iam_member_import_id(service, INVOKER_ROLE, "allUsers")
+        member = iam_member_import_id(service, INVOKER_ROLE, PUBLIC_MEMBER)
         if args.invoker_import_id != member:
             raise ValueError(
                 f"AppService: invoker import id {args.invoker_import_id!r} is not {member!r}"
@@ -228,7 +233,7 @@ class AppService(pulumi.ComponentResource):
                 location=args.region,
                 name=self.service.name,
                 role=INVOKER_ROLE,
-                member="allUsers",
+                member=PUBLIC_MEMBER,
                 opts=child_options(self, opts, import_=args.invoker_import_id),
             )
         self.uri = self.service.uri

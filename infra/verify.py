@@ -17,13 +17,12 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 
-from infra.gcp_api import CredentialsError
+from infra.gcp_api import CredentialsError, retry_after_seconds
 from infra.verify_rules import (
     DEFAULT_CHECKS,
     CheckResult,
@@ -120,13 +119,32 @@ def invoker_headers(audience: str) -> dict[str, str]:
 
 
 def validate_base_url(url: str) -> str:
-    """`https://host[:port][/prefix]` without a trailing slash; ValueError naming the problem."""
+    """`https://host[:port][/prefix]` without a trailing slash; ValueError naming the problem.
+
+    A URL carrying a user name or password is refused, and never repeated in the message: the
+    checks are anonymous, and what is printed must not show a credential.
+    """
     parts = urlsplit(url.strip())
+    shown = repr(_hide_credentials(url.strip()))
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{url!r} is not an http(s) URL such as https://emergence-app-xyz.run.app")
+        raise ValueError(f"{shown} is not an http(s) URL such as https://emergence-app-xyz.run.app")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            f"{shown} carries credentials (user:password@): give the service's base URL "
+            "without them; the checks are anonymous"
+        )
     if parts.query or parts.fragment:
-        raise ValueError(f"{url!r}: give the service's base URL, without '?' or '#'")
+        raise ValueError(f"{shown}: give the service's base URL, without '?' or '#'")
     return url.strip().rstrip("/")
+
+
+def _hide_credentials(url: str) -> str:
+    """`https://user:pw@host/x` -> `https://***@host/x`."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if sep and "@" in authority:
+        return f"{scheme}://***@{authority.rsplit('@', 1)[1]}{slash}{path}"
+    return url
 
 
 def join_url(base_url: str, path: str) -> str:
@@ -147,19 +165,6 @@ def _describe(exc: BaseException, policy: HttpPolicy) -> str:
     if "Name or service not known" in text or "NameResolutionError" in text:
         return "connection failed: the host name does not resolve"
     return one_line(f"{type(exc).__name__}: {text}", 120)
-
-
-def _retry_after(value: str | None, now: float) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date), None if absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError):
-        return None
 
 
 class _BudgetSpent(Exception):
@@ -232,7 +237,7 @@ def fetch(
                     attempt,
                 )
             retryable = response.status_code in RETRY_STATUSES
-            retry_after = _retry_after(response.headers.get("Retry-After"), time.time())
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         if not retryable or attempt >= policy.attempts:
             return answer
         wait = policy.backoff * 2 ** (attempt - 1) if retry_after is None else retry_after
@@ -388,6 +393,7 @@ class AdminReport:
     results: list[CheckResult]
     service: dict[str, Any] | None  # the Service as the API returned it (None: unreadable)
     revisions: list[dict[str, Any]] | None  # the service's revisions (None: not listed)
+    service_error: str = ""  # why the service could not be read, in full (the row is cut short)
 
 
 T = TypeVar("T")
@@ -395,8 +401,9 @@ T = TypeVar("T")
 
 def _call(
     name: str, target: str, call: Callable[[], T], clock: Clock
-) -> tuple[T | None, float, CheckResult | None]:
-    """(value, latency ms, None) or (None, latency ms, a failed result naming the API error)."""
+) -> tuple[T | None, float, CheckResult | None, str]:
+    """(value, latency ms, None, "") or (None, latency ms, a failed result naming the API
+    error, the error's whole text)."""
     started = clock()
     try:
         value = call()
@@ -404,13 +411,14 @@ def _call(
         raise  # no credentials: the caller decides (the command skips, the gate fails)
     except Exception as exc:  # noqa: BLE001 - any API failure fails the check, with its reason
         latency = round((clock() - started) * 1000, 1)
-        reason = one_line(str(exc) or type(exc).__name__)
+        reason = one_line(str(exc) or type(exc).__name__, limit=10_000)
         permission = getattr(exc, "permission", None)
         if permission:
             reason = f"missing permission {permission}: {reason}"
         status = getattr(exc, "status_code", None)
-        return None, latency, CheckResult(name, target, False, status, latency, reason)
-    return value, round((clock() - started) * 1000, 1), None
+        failed = CheckResult(name, target, False, status, latency, one_line(reason))
+        return None, latency, failed, reason
+    return value, round((clock() - started) * 1000, 1), None, ""
 
 
 def _timed(result: CheckResult, latency_ms: float) -> CheckResult:
@@ -428,12 +436,12 @@ def run_admin_checks(
     service_path = f"{target.parent}/services/{target.service}"
     results: list[CheckResult] = []
 
-    service, ms, failed = _call(
+    service, ms, failed, service_error = _call(
         "traffic", f"traffic of {target.service}", lambda: client.get(service_path), clock
     )
     results.append(failed or _timed(judge_traffic(service or {}, target.expected_revision), ms))
 
-    services, ms, failed = _call(
+    services, ms, failed, _ = _call(
         "services",
         f"services in {target.region}",
         lambda: list(client.paginate(f"{target.parent}/services", "services")),
@@ -444,7 +452,7 @@ def run_admin_checks(
     )
     results.append(failed or _timed(leftovers, ms))
 
-    revisions, ms, failed = _call(
+    revisions, ms, failed, _ = _call(
         "revisions",
         "revisions kept",
         lambda: list(client.paginate(f"{service_path}/revisions", "revisions")),
@@ -455,4 +463,4 @@ def run_admin_checks(
         revisions or [], target.revisions_to_keep, protected, target.revision_slack
     )
     results.append(failed or _timed(count, ms))
-    return AdminReport(results, service, revisions)
+    return AdminReport(results, service, revisions, service_error)

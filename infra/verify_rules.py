@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from infra.retention_plan import short_name
+
 CHECKS_KEY = "emergence-cloudrun:verifyChecks"
 CONTENT_KINDS = ("any", "json", "html", "prometheus")
 
@@ -258,11 +260,6 @@ def judge_response(
 READY = "Ready"
 SUCCEEDED = "CONDITION_SUCCEEDED"
 LATEST = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
-
-
-def short_name(resource_name: str | None) -> str:
-    """`projects/p/locations/l/services/s/revisions/r` -> `r` (a short name is kept as is)."""
-    return (resource_name or "").rstrip("/").rsplit("/", 1)[-1]
 
 
 def is_ready(revision: Mapping[str, object]) -> bool:

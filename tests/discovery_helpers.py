@@ -36,23 +36,24 @@ def load_discovery(name: str) -> dict[str, Any]:
     return json.loads((DOCUMENTS / f"{name}.json").read_text())
 
 
-def method_path_regex(doc: dict[str, Any], dotted: str) -> re.Pattern[str]:
-    """A regex for the URL path of a method, e.g. "projects.locations.services.revisions.delete"."""
+def method(doc: dict[str, Any], dotted: str) -> dict[str, Any]:
+    """A method's description, e.g. "projects.locations.services.revisions.delete"."""
     node: dict[str, Any] = doc
-    *resources, method = dotted.split(".")
+    *resources, name = dotted.split(".")
     for resource in resources:
         node = node["resources"][resource]
-    flat = node["methods"][method]["flatPath"]
+    return node["methods"][name]
+
+
+def method_path_regex(doc: dict[str, Any], dotted: str) -> re.Pattern[str]:
+    """A regex for the URL path of a method (its `flatPath`, parameters as one segment each)."""
+    flat = method(doc, dotted)["flatPath"]
     pattern = re.sub(r"\{[^}]+\}", "[^/]+", re.escape(flat).replace(r"\{", "{").replace(r"\}", "}"))
     return re.compile("^/" + pattern + "$")
 
 
 def method_http(doc: dict[str, Any], dotted: str) -> str:
-    node: dict[str, Any] = doc
-    *resources, method = dotted.split(".")
-    for resource in resources:
-        node = node["resources"][resource]
-    return node["methods"][method]["httpMethod"]
+    return method(doc, dotted)["httpMethod"]
 
 
 def schema_problems(doc: dict[str, Any], schema: str, value: Any, where: str = "$") -> list[str]:

@@ -167,3 +167,13 @@ def test_build_command_matches_the_spec():
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "--build-arg"] == ["A=1", "B=2"]
     assert argv[-1] == str(PROJECT_DIR / "app_image")
     assert spec.relative(spec.dockerfile) == "app_image/Dockerfile"
+
+
+def test_args_holding_a_secret_never_show_it():
+    """A repr reaches tracebacks, pytest's failure reports and any debug print."""
+    secret_args = secrets.SmtpSecretArgs("p-123456", "plain-password", "serviceAccount:x")
+    assert "plain-password" not in repr(secret_args)
+    assert "token-value" not in repr(image_args(registry_password="token-value"))
+    with pytest.raises(TypeError) as refused:
+        secrets.SmtpSecret("s", secret_args)
+    assert "plain-password" not in str(refused.value)

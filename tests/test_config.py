@@ -159,3 +159,43 @@ def test_prod_values_pass_the_pulumi_clis_type_check():
 def test_defaults_pass_the_pulumi_clis_type_check(key):
     if key.default is not None:
         assert _pulumi_accepts(key.type, key.default)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("config:\n  gcp:project: [unclosed\n", "cannot be read (expected ',' or ']'"),
+        (b"\xff\xfe config", "cannot be read ('utf-8' codec"),
+        ("config: 3\n", "is not a Pulumi stack file"),
+        ("- a list\n", "is not a Pulumi stack file"),
+        ("config:\n  1: 2\n", "is not a Pulumi stack file"),
+    ],
+)
+def test_a_broken_stack_file_is_one_line_naming_it(tmp_path: Path, text, problem):
+    path = tmp_path / "Pulumi.broken.yaml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    with pytest.raises(SettingsError) as err:
+        read_stack_config("broken", tmp_path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert f"Pulumi.broken.yaml: {problem}" in message
+    assert f"Fix: correct {'or restore ' if 'read' in problem else ''}{path}" in message
+
+
+@pytest.mark.parametrize("name", ["smtpPassword", f"{PROJECT}:smtpPassword"])
+def test_a_secret_in_plain_text_in_the_stack_file_is_refused_without_repeating_it(
+    tmp_path: Path, name
+):
+    leaked = "tst-plain-Pw-5e1f"
+    (tmp_path / "Pulumi.leaky.yaml").write_text(
+        f"config:\n  gcp:project: emergence-469005\n  {name}: {leaked}\n", encoding="utf-8"
+    )
+    with pytest.raises(SettingsError) as err:
+        read_stack_config("leaky", tmp_path)
+    message = str(err.value)
+    assert leaked not in message
+    assert f"{PROJECT}:smtpPassword: is written in plain text in Pulumi.leaky.yaml" in message
+    assert f"pulumi config set --secret {PROJECT}:smtpPassword" in message

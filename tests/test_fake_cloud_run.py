@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import requests
 
-from tests.discovery_helpers import load_discovery, method_http, method_path_regex, schema_problems
+from tests.discovery_helpers import (
+    load_discovery,
+    method,
+    method_http,
+    method_path_regex,
+    schema_problems,
+)
 from tests.fakes.cloud_run import (
     REVISION,
     FakeCloudRun,
@@ -128,8 +134,7 @@ def test_every_served_url_is_a_discovery_method_path(fake_cloud_run):
         served.update(matches)
     assert served == set(METHODS)
     # The query parameters the fake understands are the documented ones.
-    node = doc["resources"]["projects"]["resources"]["locations"]["resources"]["services"]
-    listed = node["resources"]["revisions"]["methods"]["list"]["parameters"]
+    listed = method(doc, METHODS["revisions_list"])["parameters"]
     assert {"pageSize", "pageToken"} <= listed.keys()
 
 

@@ -138,10 +138,10 @@ def test_retry_after_beyond_the_budget_gives_up_without_sleeping(fake_cloud_run,
 
 
 def test_retry_after_http_date():
-    assert gcp_api._retry_after_seconds("Wed, 21 Oct 2015 07:28:30 GMT", now=1445412500.0) == 10
-    assert gcp_api._retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412500.0) == 0
-    assert gcp_api._retry_after_seconds("soon") is None
-    assert gcp_api._retry_after_seconds(None) is None
+    assert gcp_api.retry_after_seconds("Wed, 21 Oct 2015 07:28:30 GMT", now=1445412500.0) == 10
+    assert gcp_api.retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412500.0) == 0
+    assert gcp_api.retry_after_seconds("soon") is None
+    assert gcp_api.retry_after_seconds(None) is None
 
 
 @pytest.mark.parametrize("status", [400, 403, 404, 409])

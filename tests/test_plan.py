@@ -9,6 +9,7 @@ import sys
 from infra.cli import main
 from infra.config import PROJECT_DIR
 from infra.mockrun import PLACEHOLDER_SECRET
+from tests.conftest import TEST_SMTP_PASSWORD
 
 
 def test_plan_lists_every_resource_with_its_type(capsys):
@@ -76,3 +77,12 @@ def test_plan_with_a_bad_setting_names_it_without_a_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
     assert "emergence-cloudrun:smtpPort: 99999 is outside 1..65535" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_plan_never_prints_the_password_or_the_registry_token(prod):
+    """With the real secret in the evaluation (not the placeholder), every form stays masked."""
+    from infra.cli_plan import as_json, render
+
+    for text in (render(prod), render(prod, everything=True), as_json(prod)):
+        assert TEST_SMTP_PASSWORD not in text
+        assert "mock-access-token" not in text  # the push token mockrun hands the program

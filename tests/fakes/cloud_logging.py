@@ -29,17 +29,16 @@ Faults: `fail_next(n, status, retry_after=None)` answers the next n requests wit
 
 from __future__ import annotations
 
-import json
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
+
+from tests.fakes.server import Answer, FakeServer, google_error
 
 REQUEST_FIELDS = {"resourceNames", "projectIds", "filter", "orderBy", "pageSize", "pageToken"}
-STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 429: "RESOURCE_EXHAUSTED",
-                500: "INTERNAL", 503: "UNAVAILABLE"}  # fmt: skip
 _TERM = re.compile(r'^\s*([A-Za-z_][\w.]*)\s*(=~|!~|>=|<=|!=|=|>|<)\s*"((?:[^"\\]|\\.)*)"\s*$')
 
 
@@ -113,7 +112,9 @@ def compile_filter(text: str):
     return lambda entry: all(t(entry) for t in tests)
 
 
-class FakeCloudLogging:
+class FakeCloudLogging(FakeServer):
+    """The fake's entries, faults and request log; `start()` serves it (tests/fakes/server.py)."""
+
     def __init__(
         self,
         entries: Iterable[dict],
@@ -121,6 +122,7 @@ class FakeCloudLogging:
         *,
         empty_pages: bool = False,
     ) -> None:
+        super().__init__()
         self.entries = list(entries)
         self.project = project
         self.empty_pages = empty_pages
@@ -128,57 +130,6 @@ class FakeCloudLogging:
         self.responses: list[dict[str, Any]] = []
         self._faults: list[tuple[int, str | None]] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle --
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeCloudLogging:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                status, body, headers = fake.handle(self.path, raw)
-                data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                self.send_response(404)
-                self.end_headers()
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeCloudLogging:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- faults --
 
@@ -189,16 +140,19 @@ class FakeCloudLogging:
     # -- the API --
 
     @staticmethod
-    def error(status: int, message: str) -> tuple[int, dict, dict]:
-        name = STATUS_NAMES.get(status, "UNKNOWN")
-        return status, {"error": {"code": status, "message": message, "status": name}}, {}
+    def error(status: int, message: str) -> Answer:
+        return status, google_error(status, message), {}
 
-    def handle(self, path: str, raw: bytes) -> tuple[int, dict, dict]:
+    def handle(self, method: str, raw_path: str, body: Any, headers: Mapping[str, str]) -> Answer:
+        """One request (called by the HTTP handler): only POST v2/entries:list is served."""
+        path = urlsplit(raw_path).path
+        if method != "POST":
+            return self.error(404, f"unknown method {method} {path}")
         with self._lock:
             fault = self._faults.pop(0) if self._faults else None
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
+        if body is None:
+            body = {}
+        if not isinstance(body, dict):
             return self.error(400, "Invalid JSON payload received.")
         with self._lock:
             self.requests.append(body)
@@ -214,7 +168,7 @@ class FakeCloudLogging:
                 self.responses.append(answer[1])
         return answer
 
-    def list_entries(self, body: dict) -> tuple[int, dict, dict]:  # noqa: PLR0911
+    def list_entries(self, body: dict) -> Answer:  # noqa: PLR0911
         unknown = set(body) - REQUEST_FIELDS
         if unknown:
             return self.error(400, f'Invalid JSON payload received. Unknown name "{min(unknown)}"')

@@ -79,9 +79,10 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.server import STATUS_NAMES, FakeServer, google_error
 
 PROJECT = "emergence-469005"
 LOCATION = "europe-west1"
@@ -168,8 +169,9 @@ class _Error(Exception):
         self.headers: dict[str, str] = {}
 
 
-class FakeCloudRun:
-    """The fake API's state, faults and request log; `start()` serves it. See the module doc."""
+class FakeCloudRun(FakeServer):
+    """The fake API's state, faults and request log; `start()` serves it (tests/fakes/server.py).
+    See the module doc."""
 
     def __init__(
         self,
@@ -181,6 +183,7 @@ class FakeCloudRun:
         operation_polls: int = 1,
         latest_status_names_revision: bool = True,
     ) -> None:
+        super().__init__()
         self.project = project
         self.location = location
         self.default_page_size = default_page_size
@@ -199,42 +202,6 @@ class FakeCloudRun:
         self._slow: tuple[float, int | None] | None = None
         self._clock = 0
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    def start(self) -> FakeCloudRun:
-        fake = self
-
-        class Handler(_Handler):
-            owner = fake
-
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeCloudRun:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the fake is not started: call start() or use it as a context")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     # -- names --------------------------------------------------------------------------------
 
@@ -602,14 +569,7 @@ class FakeCloudRun:
             headers: dict[str, str] = {}
         except _Error as err:
             status = err.code
-            payload = {
-                "error": {
-                    "code": err.code,
-                    "message": err.message,
-                    "status": err.status,
-                    **({"details": err.details} if err.details else {}),
-                }
-            }
+            payload = google_error(err.code, err.message, err.status, err.details)
             headers = err.headers
         call.status = status
         return status, payload, headers
@@ -623,18 +583,7 @@ class FakeCloudRun:
             if fault.path_contains and fault.path_contains not in path:
                 continue
             fault.remaining -= 1
-            names = {
-                400: "INVALID_ARGUMENT",
-                403: "PERMISSION_DENIED",
-                404: "NOT_FOUND",
-                409: "ABORTED",
-                429: "RESOURCE_EXHAUSTED",
-                500: "INTERNAL",
-                502: "UNAVAILABLE",
-                503: "UNAVAILABLE",
-                504: "DEADLINE_EXCEEDED",
-            }
-            status = fault.google_status or names.get(fault.status, "UNKNOWN")
+            status = fault.google_status or STATUS_NAMES.get(fault.status, "UNKNOWN")
             err = _Error(fault.status, status, "injected fault")
             if fault.status == 429:
                 err.message = "Quota exceeded for quota metric 'Read requests' (injected)"
@@ -790,49 +739,3 @@ class FakeCloudRun:
         if self._op_polls[name] <= 0:
             return copy.deepcopy(self._op_final[name])
         return copy.deepcopy(self._operations[name])
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that gave up (read timeout) closes the socket mid-answer: not an error here.
-        return
-
-
-class _Handler(BaseHTTPRequestHandler):
-    owner: FakeCloudRun
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # else headers and body wait on delayed ACKs (~40 ms a call)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # keep test output clean; the fake keeps its own request log
-
-    def _serve(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
-        status, payload, headers = self.owner.handle(method, self.path, body, dict(self.headers))
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PATCH(self) -> None:
-        self._serve("PATCH")
