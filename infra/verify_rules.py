@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from infra.retention_plan import short_name
+from infra.retention_plan import service_from_api, short_name
 
 CHECKS_KEY = "emergence-cloudrun:verifyChecks"
 CONTENT_KINDS = ("any", "json", "html", "prometheus")
@@ -331,14 +331,12 @@ def judge_leftover_services(
 
 
 def protected_revisions(service: Mapping[str, object], pinned: str | None = None) -> set[str]:
-    """Revisions retention keeps whatever the count: serving, tagged, latest, pinned."""
-    names = {short_name(pinned)} if pinned else set()
-    for key in ("latestReadyRevision", "latestCreatedRevision"):
-        if service.get(key):
-            names.add(short_name(service[key]))
-    for status in service.get("trafficStatuses") or []:
-        if status.get("revision") and (int(status.get("percent") or 0) > 0 or status.get("tag")):
-            names.add(short_name(status["revision"]))
+    """Revisions retention keeps whatever the count: serving (desired or actual traffic),
+    tagged, latest created, latest ready, pinned. The same view retention decides with."""
+    view = service_from_api(service)
+    names = {name for name, percent in view.percents.items() if percent > 0}
+    names |= {name for name, tags in view.tags.items() if tags}
+    names |= {view.latest_created, view.latest_ready, short_name(pinned or "")}
     return names - {""}
 
 

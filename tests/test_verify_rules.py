@@ -253,6 +253,17 @@ def test_protected_revisions_are_serving_tagged_latest_and_pinned():
     assert protected_revisions(svc, pinned=name(3)) == {name(5), name(4), name(3), name(2)}
 
 
+def test_a_traffic_change_still_rolling_out_protects_both_revisions():
+    # Desired traffic moved to name(4); the status still shows name(3) serving.
+    svc = service(
+        [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": name(3), "percent": 100}]
+    )
+    svc["traffic"] = [
+        {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": name(4), "percent": 100}
+    ]
+    assert {name(4), name(3)} <= protected_revisions(svc)
+
+
 def test_previous_ready_revision_prefers_the_last_verified_one():
     revisions = [rev(1), rev(2), rev(3, ready=False), rev(4), rev(5)]
     assert previous_ready_revision(revisions, name(5)) == name(4)
