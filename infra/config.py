@@ -464,7 +464,8 @@ def _memory_mib(text: str) -> int | None:
     return number * 1024 if unit == "Gi" else number
 
 
-def _cpu_value(text: str) -> float | None:
+def cpu_cores(text: str) -> float | None:
+    """A Cloud Run CPU limit (`1`, `0.5`, `500m`) in cores, or None when it is not one."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)|(\d+)m", text)
     if not match:
         return None
@@ -472,7 +473,7 @@ def _cpu_value(text: str) -> float | None:
 
 
 def _check_resources(r: _Reader, cpu: str, memory: str, concurrency: int) -> None:
-    cores = _cpu_value(cpu)
+    cores = cpu_cores(cpu)
     mib = _memory_mib(memory)
     if cores is None or not (0.08 <= cores <= 8) or (cores > 1 and cores not in _CPU_WHOLE):
         r.problem(

@@ -36,7 +36,7 @@ from typing import TextIO
 import requests
 
 from infra.build_spec import BuildSpec, build_spec
-from infra.config import ProbeSettings, Settings
+from infra.config import ProbeSettings, Settings, cpu_cores
 from infra.verify import HttpPolicy, run_checks
 from infra.verify_rules import CheckResult, format_table, parse_checks, summary
 
@@ -129,9 +129,8 @@ def docker_limits(cpu: str, memory: str, host_cpus: int) -> list[str]:
     Docker refuses more CPUs than the host has, so the CPU limit is capped at the host's.
     """
     flags: list[str] = []
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)|(\d+)m", cpu.strip())
-    if match:
-        cores = float(match.group(1)) if match.group(1) else int(match.group(2)) / 1000
+    cores = cpu_cores(cpu.strip())
+    if cores is not None:
         flags += ["--cpus", f"{min(cores, float(max(host_cpus, 1))):g}"]
     match = re.fullmatch(r"(\d+)(Mi|Gi)", memory.strip())
     if match:
