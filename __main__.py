@@ -5,9 +5,8 @@ Wiring only: every decision lives in infra/ (see DEVELOPERS.md, "Architecture an
 
 import pulumi
 
-from infra import (
+from infra.components import (
     apis,
-    credentials,
     identity,
     image,
     monitoring,
@@ -18,6 +17,7 @@ from infra import (
     verification,
 )
 from infra.config import load_settings
+from infra.google import credentials
 from infra.preflight import preflight
 
 settings = load_settings()  # validated: a bad setting stops here, before any resource exists

@@ -40,8 +40,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from infra.build_spec import BuildSpec
-from infra.localrun import Docker, free_port
+from infra.local.build_spec import BuildSpec
+from infra.local.run import Docker, free_port
 
 PIP_CACHE_MOUNT = "--mount=type=cache,target=/root/.cache/pip"
 

@@ -25,8 +25,8 @@ OUT = ROOT / "bench" / "out"
 
 RUN = """
 import json, os, resource, sys, time
-from infra.logread import iter_entries, open_export
-from infra.phase2 import Phase2Accumulator, Phase2Targets
+from infra.cli.logfile import iter_entries, open_export
+from infra.rules.phase2 import Phase2Accumulator, Phase2Targets
 start = time.perf_counter()
 cpu = os.times()
 accumulator = Phase2Accumulator("emergence-app")

@@ -1,11 +1,11 @@
 """Count the Cloud Run Admin API calls one retention run makes for 10, 100 and 1,000 revisions.
 
 Goal: list pages + deletions + operation polls (+ one GET of the service), nothing per revision
-beyond its delete. Runs the retention code (`infra.retention.run_retention`, what the dynamic
-provider runs at `pulumi up`) against the fake Cloud Run API (tests/fakes/cloud_run.py): all
-revisions Ready, 100% on the latest, revisionsToKeep=3, each delete operation done after one
-poll (real Cloud Run may need a few: each extra poll is one more call per deleted revision).
-Prints the counts from the fake's request log and the client's counter, which must agree.
+beyond its delete. Runs the retention code (`infra.providers.retention.run_retention`, what the
+dynamic provider runs at `pulumi up`) against the fake Cloud Run API (tests/fakes/cloud_run.py): all
+revisions Ready, 100% on the latest, revisionsToKeep=3, each delete operation done after one poll
+(real Cloud Run may need a few: each extra poll is one more call per deleted revision). Prints the
+counts from the fake's request log and the client's counter, which must agree.
 
     .venv/bin/python bench/retention_api_calls.py
 """
@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from infra.gcp_api import GoogleApiClient
-from infra.retention import run_retention
-from infra.revisions_api import LIST_PAGE_SIZE, CloudRunRevisions, ServiceRef
+from infra.google.client import GoogleApiClient
+from infra.google.cloud_run import LIST_PAGE_SIZE, CloudRunRevisions, ServiceRef
+from infra.providers.retention import run_retention
 from tests.fakes.cloud_run import FakeCloudRun
 
 SERVICE = "emergence-app"

@@ -1,4 +1,4 @@
-"""`python -m infra <command>`: see infra/cli.py for the list of commands."""
+"""`python -m infra <command>`: see infra/cli/__init__.py for the list of commands."""
 
 from infra.cli import main
 

@@ -1,7 +1,7 @@
 """The stack's settings: one frozen object, built once, validated before any resource exists.
 
-Every key is declared once in `KEYS` (type, default, description). `Pulumi.yaml` declares the
-same keys for the Pulumi CLI; `tests/test_config.py` keeps the two in step, because Pulumi's
+Every key is declared once in `KEYS` (type, default, description). `Pulumi.yaml` declares the same
+keys for the Pulumi CLI; `tests/settings/test_config.py` keeps the two in step, because Pulumi's
 mocks never apply `Pulumi.yaml` defaults.
 
 `load_settings()` reads `pulumi.Config` inside a Pulumi program. `load_stack_settings(stack)`
@@ -21,7 +21,7 @@ from typing import Any
 
 import pulumi
 
-from infra.verify_rules import DEFAULT_CHECK_LINES, CheckSpecError, parse_checks
+from infra.rules.checks import DEFAULT_CHECK_LINES, CheckSpecError, parse_checks
 
 PROJECT = "emergence-cloudrun"
 PROJECT_DIR = Path(__file__).resolve().parent.parent

@@ -31,9 +31,10 @@ from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra import gitinfo
 from infra.config import KEYS_BY_NAME, PROJECT, PROJECT_DIR, config_string, read_stack_config
-from infra.dynamic import is_unknown
+from infra.preflight.git import assumed
+from infra.providers.unknowns import is_unknown
+from infra.rules.deploy_source import GitInfo
 
 MOCK_PROJECT_NUMBER = "123456789012"
 PLACEHOLDER_SECRET = "placeholder-secret-for-plan"  # noqa: S105 - not a credential
@@ -42,7 +43,7 @@ PLACEHOLDER_SECRET = "placeholder-secret-for-plan"  # noqa: S105 - not a credent
 # checkout of main, so evaluations (image tag, clean-tree gate) are the same on any machine.
 # `git=REAL_GIT` reads the real repository (python -m infra plan); a GitInfo or None (not a
 # repository) tests the gate.
-MOCK_GIT = gitinfo.GitInfo(
+MOCK_GIT = GitInfo(
     sha="5eed0000c0ffee00000000000000000000000000",
     commit_time=datetime(2025, 10, 6, 6, 5, 38, tzinfo=UTC),
     dirty=False,
@@ -361,7 +362,7 @@ def attempt(
 
     error: BaseException | None = None
     # Pushing images needs a Google token; the mock engine pushes nothing.
-    assumption = contextlib.nullcontext() if git is REAL_GIT else gitinfo.assumed(git)
+    assumption = contextlib.nullcontext() if git is REAL_GIT else assumed(git)
     with _env("GOOGLE_OAUTH_ACCESS_TOKEN", "mock-access-token"), assumption:
         try:
             _sync_await(run_pulumi_func(run))

@@ -55,7 +55,7 @@ def docker_engine() -> dict[str, str]:
 def image_build_cache(docker_engine):
     """Image tests' builds share the BuildKit cache during the session; what they added to it
     is removed at the end (on vfs each cached layer is a full root file system copy)."""
-    from infra.localrun import Docker
+    from infra.local.run import Docker
 
     before = Docker().build_cache_ids()
     yield docker_engine

@@ -272,7 +272,7 @@ RUNTIME_ACCOUNT = "emergence-runtime@emergence-469005.iam.gserviceaccount.com"
 GCP_PROVIDER = {"project": "emergence-469005", "region": "europe-west1"}
 SERVICE_V2 = "gcp:cloudrunv2/service:Service"
 SERVICE_V1 = "gcp:cloudrun/service:Service"
-RETENTION_TYPE = "pulumi-python:dynamic/retention:RevisionRetention"  # infra/retention.py
+RETENTION_TYPE = "pulumi-python:dynamic/retention:RevisionRetention"  # infra/providers/retention.py
 
 
 def service_props() -> dict[str, Any]:

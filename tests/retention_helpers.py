@@ -3,7 +3,7 @@
 A `Scenario` is what Cloud Run would answer: revisions (JSON, as the v2 API shapes them), the
 service's traffic and statuses, its latest created/ready revisions, a pinned rollback target and
 revisionsToKeep. `expected_protected()` computes the protected names straight from that raw data,
-independently of `infra.retention_plan`, so the tests do not check the code with itself.
+independently of `infra.rules.retention`, so the tests do not check the code with itself.
 """
 
 from __future__ import annotations

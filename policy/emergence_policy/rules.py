@@ -50,9 +50,10 @@ REPOSITORY = "gcp:artifactregistry/repository:Repository"
 DOCKER_IMAGE = "docker:index/image:Image"
 DOCKER_BUILD_IMAGE = "docker-build:index:Image"
 
-# The revision retention is a Pulumi dynamic resource: infra/retention.py's RevisionRetention
-# (type below), or any dynamic resource whose input `kind` is RETENTION_KIND. Its input (and
-# echoed output) `revisionsToKeep` is the number of Cloud Run revisions it keeps.
+# The revision retention is a Pulumi dynamic resource: RevisionRetention of
+# infra/providers/retention.py (type below), or any dynamic resource whose input `kind` is
+# RETENTION_KIND. Its input (and echoed output) `revisionsToKeep` is the number of Cloud Run
+# revisions it keeps.
 RETENTION_TYPE = "pulumi-python:dynamic/retention:RevisionRetention"
 RETENTION_KIND = "emergence:revision-retention"
 DYNAMIC_PACKAGES = frozenset({"pulumi-python", "pulumi-nodejs"})

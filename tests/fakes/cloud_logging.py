@@ -2,8 +2,8 @@
 
 Shapes follow the Logging v2 discovery document shipped in google-api-python-client
 (`googleapiclient/discovery_cache/documents/logging.v2.json`): the request body is a
-`ListLogEntriesRequest` (`resourceNames`, `filter`, `orderBy`, `pageSize`, `pageToken`), the
-answer a `ListLogEntriesResponse` (`entries`, `nextPageToken`). `tests/test_fake_cloud_logging.py`
+`ListLogEntriesRequest` (`resourceNames`, `filter`, `orderBy`, `pageSize`, `pageToken`), the answer
+a `ListLogEntriesResponse` (`entries`, `nextPageToken`). `tests/google/test_fake_cloud_logging.py`
 checks every request and answer against the schema.
 
     with FakeCloudLogging(entries) as fake:      # entries: LogEntry dicts

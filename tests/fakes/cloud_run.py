@@ -1,8 +1,8 @@
 """A fake Cloud Run Admin API v2 for tests and benches: a real HTTP server on 127.0.0.1, port 0.
 
 Shapes follow the Cloud Run v2 discovery document shipped in google-api-python-client
-(`googleapiclient/discovery_cache/documents/run.v2.json`); `tests/test_fake_cloud_run.py` walks
-every response and fails on a field name or enum value the schema does not know.
+(`googleapiclient/discovery_cache/documents/run.v2.json`); `tests/google/test_fake_cloud_run.py`
+walks every response and fails on a field name or enum value the schema does not know.
 
 Start it
 --------

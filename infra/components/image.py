@@ -1,0 +1,87 @@
+"""The app image: built from the shared build spec with BuildKit, pushed to Artifact Registry.
+
+Cloud Run gets `repo_digest` (`...@sha256:...`), never the tag: a tag is mutable and gives no
+diff, the digest changes exactly when the image does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_docker as docker
+
+from infra.components.options import child_options
+from infra.config import Settings
+from infra.local.build_spec import BuildSpec, build_spec
+
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_IMAGE_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
+
+
+@dataclass
+class AppImageArgs:
+    spec: BuildSpec
+    registry_server: str  # <region>-docker.pkg.dev
+    repository_url: pulumi.Input[str]  # <region>-docker.pkg.dev/<project>/<repository>
+    image_name: str  # emergence-app
+    tag: str
+    registry_password: pulumi.Input[str] = field(repr=False)  # an OAuth token, as a secret
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        repository_url: pulumi.Input[str],
+        tag: str,
+        registry_password: pulumi.Input[str],
+    ) -> AppImageArgs:
+        return cls(
+            spec=build_spec(settings.image),
+            registry_server=settings.registry_host,
+            repository_url=repository_url,
+            image_name=settings.image.image_name,
+            tag=tag,
+            registry_password=registry_password,
+        )
+
+
+class AppImage(pulumi.ComponentResource):
+    image: docker.Image
+    repo_digest: pulumi.Output[str]
+    image_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: AppImageArgs, opts: pulumi.ResourceOptions | None = None):
+        if not _TAG.match(args.tag):
+            raise ValueError(f"AppImage: {args.tag!r} is not a valid Docker tag")
+        if args.spec.platform != "linux/amd64":
+            raise ValueError("AppImage: Cloud Run runs linux/amd64 images")
+        if not _IMAGE_NAME.match(args.image_name):
+            raise ValueError(f"AppImage: {args.image_name!r} is not a Docker image name")
+        if not args.registry_server.endswith("-docker.pkg.dev"):
+            raise ValueError(f"AppImage: {args.registry_server!r} is not Artifact Registry")
+        super().__init__("emergence:image:AppImage", name, None, opts)
+        self.image = docker.Image(
+            f"{name}-image",
+            image_name=pulumi.Output.concat(
+                args.repository_url, "/", args.image_name, ":", args.tag
+            ),
+            build=docker.DockerBuildArgs(
+                context=args.spec.relative(args.spec.context),
+                dockerfile=args.spec.relative(args.spec.dockerfile),
+                platform=args.spec.platform,
+                target=args.spec.target,
+                args=dict(args.spec.build_args) or None,
+                builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
+            ),
+            registry=docker.RegistryArgs(
+                server=args.registry_server,
+                username="oauth2accesstoken",
+                password=pulumi.Output.secret(args.registry_password),
+            ),
+            opts=child_options(self, opts),
+        )
+        self.repo_digest = self.image.repo_digest
+        self.image_name = self.image.image_name
+        self.register_outputs({"repo_digest": self.repo_digest, "image_name": self.image_name})

@@ -1,0 +1,547 @@
+"""The local run: build the stack's image with the shared build spec, run it like Cloud Run
+would, wait for it like Cloud Run's startup probe, run the post-deploy checks, report.
+
+`python -m infra local` (infra/cli/local.py) is the command; this module does the work:
+
+- pure decisions first (probe plan and verdicts, the container's environment and limits,
+  redaction), tested without Docker;
+- the post-deploy checks: the stack's `verifyChecks`, run by infra.probes.verify like after `up`;
+- `Docker`, a thin wrapper over the docker CLI. The CLI, never the Docker SDK: the SDK uses
+  the legacy builder, which rejects the Dockerfile's `RUN --mount=type=cache`;
+- `run_local`, which ties them together and always removes its container (failure, Ctrl-C,
+  SIGTERM) unless asked to keep it.
+
+The SMTP password reaches the container only at run time, through the docker client's
+environment (`docker run -e SMTP_PASSWORD`): it is never a build argument, never on a command
+line, never in a file, and never printed (container logs shown on failure are redacted).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import requests
+
+from infra.config import ProbeSettings, Settings, cpu_cores
+from infra.local.build_spec import BuildSpec, build_spec
+from infra.probes.verify import HttpPolicy, run_checks
+from infra.rules.checks import CheckResult, format_table, parse_checks, summary
+
+SECRET_ENV = "SMTP_PASSWORD"  # noqa: S105 - the variable name, not a value
+REDACTED = "[redacted]"
+LOG_TAIL_LINES = 30
+
+
+class LocalRunError(Exception):
+    """An expected failure before or around the run (no Docker, port taken, build failed)."""
+
+
+# --------------------------------------------------------------------------- pure decisions
+
+
+@dataclass(frozen=True)
+class ProbePlan:
+    """Cloud Run's startup probe, as the local run applies it.
+
+    Cloud Run probes `path` every `period` seconds after `initial_delay`, each attempt with
+    `timeout`, and gives up after `failure_threshold` failures: an instance has
+    `initial_delay + period * failure_threshold` seconds to answer. The local run grants the
+    same budget and the same per-attempt timeout, but probes more often (`interval`), so a
+    healthy instance is reported as soon as it answers instead of at the next period.
+    """
+
+    path: str
+    initial_delay: float
+    period: float
+    timeout: float
+    failure_threshold: int
+    interval: float
+
+    @property
+    def budget(self) -> float:
+        return self.initial_delay + self.period * self.failure_threshold
+
+    def describe(self) -> str:
+        return (
+            f"startup probe on {self.path}: initial delay {self.initial_delay:g} s, then every "
+            f"{self.period:g} s with a {self.timeout:g} s timeout, {self.failure_threshold} "
+            f"failures allowed: up to {self.budget:g} s"
+        )
+
+
+def probe_plan(probe: ProbeSettings, *, max_interval: float = 0.25) -> ProbePlan:
+    return ProbePlan(
+        path=probe.path,
+        initial_delay=float(probe.initial_delay_seconds),
+        period=float(probe.period_seconds),
+        timeout=float(probe.timeout_seconds),
+        failure_threshold=probe.failure_threshold,
+        interval=min(float(probe.period_seconds), max_interval),
+    )
+
+
+def judge_probe(status: int | None, error: str | None) -> tuple[bool, str]:
+    """A Cloud Run HTTP probe passes on a 2xx or 3xx answer within the timeout."""
+    if error is not None:
+        return False, error
+    if status is not None and 200 <= status < 400:
+        return True, f"HTTP {status}"
+    return False, f"HTTP {status}"
+
+
+def container_env(
+    settings: Settings, *, port: int, revision: str, password: str | None
+) -> dict[str, str]:
+    """The container's environment: what Cloud Run sets, plus what the stack declares.
+
+    Cloud Run sets PORT, K_SERVICE, K_REVISION and K_CONFIGURATION; the service declares the
+    SMTP settings (`settings.smtp.env()`, the same call the program makes) and SMTP_PASSWORD
+    from Secret Manager, which here comes from the caller.
+    """
+    env = {
+        "PORT": str(port),
+        "K_SERVICE": settings.service.name,
+        "K_REVISION": revision,
+        "K_CONFIGURATION": settings.service.name,
+        **settings.smtp.env(),
+    }
+    if password is not None:
+        env[SECRET_ENV] = password
+    return env
+
+
+def docker_limits(cpu: str, memory: str, host_cpus: int) -> list[str]:
+    """`docker run` flags for the stack's Cloud Run limits (`1`/`500m` CPU, `512Mi`/`2Gi`).
+
+    Docker refuses more CPUs than the host has, so the CPU limit is capped at the host's.
+    """
+    flags: list[str] = []
+    cores = cpu_cores(cpu.strip())
+    if cores is not None:
+        flags += ["--cpus", f"{min(cores, float(max(host_cpus, 1))):g}"]
+    match = re.fullmatch(r"(\d+)(Mi|Gi)", memory.strip())
+    if match:
+        flags += ["--memory", f"{match.group(1)}{'m' if match.group(2) == 'Mi' else 'g'}"]
+    return flags
+
+
+def redact(text: str, secret: str | None) -> str:
+    """`text` with every occurrence of `secret` replaced (nothing to do for an empty secret)."""
+    if not secret:
+        return text
+    return text.replace(secret, REDACTED)
+
+
+def local_revision(settings: Settings, tag: str) -> str:
+    """A revision-like name for K_REVISION: `<service>-local-<short sha>`."""
+    short = tag.split("-")[3] if tag.startswith("deploy-") and tag.count("-") >= 3 else "dev"
+    return f"{settings.service.name}-local-{short}"
+
+
+# --------------------------------------------------------------------------- post-deploy checks
+
+# The instance has just answered its probe: a short budget per check, few retries.
+LOCAL_CHECK_POLICY = HttpPolicy(connect_timeout=5, read_timeout=20, attempts=2, budget=30)
+
+
+def post_deploy_checks(settings: Settings, base_url: str) -> list[CheckResult]:
+    """The stack's `verifyChecks` (the service contract by default), run by infra.probes.verify: the
+    same checks `pulumi up` runs after a deploy."""
+    return run_checks(base_url, parse_checks(settings.verify_checks), policy=LOCAL_CHECK_POLICY)
+
+
+# --------------------------------------------------------------------------- docker CLI
+
+
+@dataclass
+class Docker:
+    """The docker CLI, with the network this machine needs (`host` in the sandbox)."""
+
+    network: str | None = None
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    def _env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        # BuildKit: default on Docker >= 23, needed explicitly on older engines (the sandbox).
+        return {**self.env, "DOCKER_BUILDKIT": "1", **(extra or {})}
+
+    def run(
+        self, *args: str, extra_env: Mapping[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["docker", *args],
+            capture_output=True,
+            text=True,
+            env=self._env(extra_env),
+            timeout=timeout,
+            check=False,
+        )
+
+    def problem(self) -> str | None:
+        """None when an engine answers, else why not (one line)."""
+        try:
+            proc = self.run("info", "--format", "{{.ServerVersion}}", timeout=30)
+        except FileNotFoundError:
+            return "the docker CLI is not installed"
+        except subprocess.TimeoutExpired:
+            return "`docker info` did not answer within 30 s"
+        if proc.returncode != 0:
+            lines = proc.stderr.strip().splitlines()
+            return lines[-1] if lines else f"`docker info` exited {proc.returncode}"
+        return None
+
+    def build(self, spec: BuildSpec, tag: str, out: TextIO) -> None:
+        """Build with BuildKit, progress streamed to `out`; LocalRunError on failure."""
+        argv = spec.docker_build_command(tag, network=self.network)
+        with subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            env=self._env(),
+        ) as proc:
+            assert proc.stdout is not None
+            try:
+                for line in proc.stdout:
+                    out.write("  " + line)
+                    out.flush()
+            except BaseException:  # Ctrl-C or SIGTERM: cancel the build too
+                proc.terminate()
+                raise
+            rc = proc.wait()
+        if rc != 0:
+            raise LocalRunError(f"docker build failed (exit status {rc}); see its output above")
+
+    def image_facts(self, ref: str) -> tuple[str, int]:
+        proc = self.run("image", "inspect", ref, "--format", "{{.Id}} {{.Size}}")
+        if proc.returncode != 0:
+            raise LocalRunError(f"the image {ref} was built but cannot be inspected")
+        image_id, size = proc.stdout.split()
+        return image_id, int(size)
+
+    def start(
+        self,
+        image: str,
+        name: str,
+        env: Mapping[str, str],
+        *,
+        host_port: int,
+        container_port: int,
+        limits: list[str],
+    ) -> None:
+        """`docker run -d`: env values travel in the client's environment (`-e NAME`), so no
+        value, the secret's included, appears on a command line or in a file."""
+        argv = ["run", "--detach", "--name", name, "--label", "emergence-cloudrun.local=1"]
+        argv += limits
+        if self.network:
+            argv += ["--network", self.network]
+        else:
+            argv += ["--publish", f"127.0.0.1:{host_port}:{container_port}"]
+        for key in env:
+            argv += ["--env", key]
+        proc = self.run(*argv, image, extra_env=env)
+        if proc.returncode != 0:
+            message = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+            raise LocalRunError(f"docker run failed: {message[0]}")
+
+    def state(self, name: str) -> dict | None:
+        proc = self.run("inspect", "--type", "container", "--format", "{{json .State}}", name)
+        if proc.returncode != 0:
+            return None
+        return json.loads(proc.stdout)
+
+    def logs(self, name: str, tail: int = LOG_TAIL_LINES) -> str:
+        proc = self.run("logs", "--tail", str(tail), name)
+        return (proc.stdout + proc.stderr).rstrip()
+
+    def remove(self, name: str) -> bool:
+        return self.run("rm", "--force", "--volumes", name).returncode == 0
+
+    def build_cache_ids(self) -> set[str]:
+        """Ids of the engine's BuildKit cache records."""
+        proc = self.run("system", "df", "-v", "--format", "{{json .BuildCache}}", timeout=300)
+        try:
+            return {record["ID"] for record in json.loads(proc.stdout or "[]")}
+        except (json.JSONDecodeError, TypeError, KeyError):
+            return set()
+
+    def prune_build_cache_since(self, before: set[str]) -> int:
+        """Remove the cache records created since `before` was taken; returns how many.
+
+        For the tests and the bench, whose builds always differ (a unique code change, a port
+        in a build argument): on a vfs storage driver (the sandbox) every cached layer is a
+        full copy of the root file system, and such builds would fill the disk run after run.
+        Records in use are kept. One `--filter id=` per call (several filters are ANDed), a
+        few passes (a record still referenced goes once its dependents are gone)."""
+        removed = 0
+        for _ in range(4):
+            new = sorted(self.build_cache_ids() - before)
+            if not new:
+                break
+            for record in new:
+                self.run("builder", "prune", "--force", "--filter", f"id={record}", timeout=300)
+            left = self.build_cache_ids() - before
+            if len(left) == len(new):
+                break  # no progress: the rest is in use
+            removed += len(new) - len(left)
+        return removed
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass(frozen=True)
+class LocalRunOptions:
+    settings: Settings
+    tag: str
+    port: int  # 0: any free port
+    keep: bool = False
+    password: str | None = field(default=None, repr=False)  # never printed
+    network: str | None = None  # "host" in the sandbox (DOCKER_SANDBOX_NETWORK)
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    container: str
+    url: str | None = None
+    image_id: str = ""
+    checks: list[CheckResult] = field(default_factory=list)
+    kept: bool = False
+
+
+class Terminated(Exception):
+    """SIGTERM arrived: unwind like Ctrl-C so the container is removed."""
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    def handler(signum, frame):
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _uninterruptible() -> Iterator[None]:
+    """Ctrl-C or SIGTERM during cleanup must not leave the container behind."""
+    try:
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _STOPS}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+_STOPS = (signal.SIGINT, signal.SIGTERM)
+
+
+def wait_until_healthy(
+    docker: Docker,
+    container: str,
+    base_url: str,
+    plan: ProbePlan,
+    out: TextIO,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[bool, str, float]:
+    """Probe like Cloud Run's startup probe: (healthy, reason, seconds since the start)."""
+    started = clock()
+    deadline = started + plan.budget
+    sleep(plan.initial_delay)
+    last_reason = "no probe ran"
+    next_note = started + 10
+    with requests.Session() as session:
+        session.trust_env = False
+        while True:
+            state = docker.state(container)
+            if state is None:
+                return False, "the container disappeared", clock() - started
+            if not state.get("Running"):
+                code = state.get("ExitCode")
+                why = " (out of memory)" if state.get("OOMKilled") else ""
+                return False, f"the container exited with status {code}{why}", clock() - started
+            try:
+                response = session.get(
+                    base_url + plan.path, timeout=plan.timeout, allow_redirects=False
+                )
+                ok, last_reason = judge_probe(response.status_code, None)
+            except requests.Timeout:
+                ok, last_reason = judge_probe(None, f"no answer within {plan.timeout:g} s")
+            except requests.ConnectionError:
+                ok, last_reason = judge_probe(None, "connection refused (nothing listening)")
+            if ok:
+                return True, last_reason, clock() - started
+            now = clock()
+            if now >= deadline:
+                return (
+                    False,
+                    f"not healthy after {plan.budget:g} s (the startup probe's budget); "
+                    f"last probe: {last_reason}",
+                    now - started,
+                )
+            if now >= next_note:
+                out.write(f"  still waiting ({now - started:.0f} s): {last_reason}\n")
+                out.flush()
+                next_note = now + 10
+            sleep(min(plan.interval, max(deadline - now, 0)))
+
+
+def run_local(options: LocalRunOptions, out: TextIO = sys.stdout) -> Outcome:
+    """Build, run, wait, check, report; the container is removed on every way out unless
+    `options.keep`. Raises LocalRunError (nothing started), KeyboardInterrupt or Terminated."""
+    with _sigterm_unwinds():
+        return _run_local(options, out)
+
+
+def _run_local(options: LocalRunOptions, out: TextIO) -> Outcome:
+    settings = options.settings
+    port = options.port or free_port()
+    if not port_is_free(port):
+        raise LocalRunError(
+            f"port {port} is already in use on 127.0.0.1. "
+            "Fix: pass --port N with a free port (or --port 0 for any free port)"
+        )
+    docker = Docker(network=options.network)
+    problem = docker.problem()
+    if problem is not None:
+        raise LocalRunError(
+            f"Docker is not available: {problem}. Start a Docker engine with BuildKit "
+            "(in this workplace: . ../shared/tools/docker-sandbox.sh)"
+        )
+
+    spec = build_spec(settings.image)
+    image = f"{settings.image.image_name}:{options.tag}"
+    _say(
+        out,
+        f"==> stack {settings.stack}: building {spec.dockerfile} for {spec.platform} as {image}",
+    )
+    build_started = time.monotonic()
+    docker.build(spec, image, out)
+    image_id, size = docker.image_facts(image)
+    build_seconds = time.monotonic() - build_started
+    _say(out, f"==> built {image_id[:19]} in {build_seconds:.1f} s, {size / 1e6:.0f} MB")
+
+    container = f"{settings.service.name}-local-{secrets.token_hex(3)}"
+    container_port = port if options.network else settings.service.container_port
+    env = container_env(
+        settings,
+        port=container_port,
+        revision=local_revision(settings, options.tag),
+        password=options.password,
+    )
+    limits = docker_limits(settings.service.cpu, settings.service.memory, os.cpu_count() or 1)
+    base_url = f"http://127.0.0.1:{port}"
+    outcome = Outcome(ok=False, container=container, image_id=image_id)
+    names = ", ".join(f"{k} (secret)" if k == SECRET_ENV else k for k in sorted(env))
+    _say(out, f"==> starting {container} on 127.0.0.1:{port} ({' '.join(limits)}; env: {names})")
+    try:
+        docker.start(
+            image, container, env, host_port=port, container_port=container_port, limits=limits
+        )
+        plan = probe_plan(settings.service.startup_probe)
+        _say(out, f"==> waiting like Cloud Run's {plan.describe()}")
+        healthy, reason, waited = wait_until_healthy(docker, container, base_url, plan, out)
+        if not healthy:
+            _say(out, f"FAILED: {container} never became healthy: {reason}")
+            logs = redact(docker.logs(container), options.password)
+            if logs:
+                lines = "\n".join("  " + line for line in logs.splitlines())
+                _say(out, f"--- last log lines of {container}:\n{lines}\n---")
+            return outcome
+        outcome.url = base_url
+        _say(out, f"==> healthy after {waited:.2f} s ({reason})")
+        _say(out, f"URL: {base_url}")
+        _say(out, "==> post-deploy checks")
+        outcome.checks = post_deploy_checks(settings, base_url)
+        _say(out, "\n".join("  " + line for line in format_table(outcome.checks).splitlines()))
+        outcome.ok = all(r.passed for r in outcome.checks)
+        _say(
+            out,
+            f"Report: stack {settings.stack}, image {image} ({image_id[:19]}), healthy after "
+            f"{waited:.2f} s, {summary(outcome.checks)}: {'PASS' if outcome.ok else 'FAIL'}",
+        )
+        return outcome
+    finally:
+        with _uninterruptible():
+            _clean_up(docker, container, base_url, keep=options.keep, outcome=outcome, out=out)
+
+
+def _clean_up(
+    docker: Docker, container: str, base_url: str, *, keep: bool, outcome: Outcome, out: TextIO
+) -> None:
+    if docker.state(container) is None:
+        return  # `docker run` failed before creating it: nothing to remove
+    if keep:
+        outcome.kept = True
+        _say(out, f"==> kept {container} running ({base_url}); stop it: docker rm -f {container}")
+    elif docker.remove(container):
+        _say(out, f"==> removed container {container}")
+    else:
+        _say(out, f"warning: could not remove container {container}; run: docker rm -f {container}")
+
+
+def _say(out: TextIO, line: str) -> None:
+    out.write(line + "\n")
+    out.flush()
+
+
+def read_password(env: Mapping[str, str], password_file: Path | None) -> str | None:
+    """The SMTP password from `--smtp-password-file` (first) or $SMTP_PASSWORD; None if neither.
+
+    One trailing newline is dropped from the file (editors and `echo` add one).
+    """
+    if password_file is not None:
+        try:
+            text = password_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise LocalRunError(
+                f"cannot read --smtp-password-file {password_file}: {exc.strerror}"
+            ) from None
+        text = text.removesuffix("\n").removesuffix("\r")
+        if not text:
+            raise LocalRunError(f"--smtp-password-file {password_file} is empty")
+        return text
+    value = env.get(SECRET_ENV)
+    return value if value else None

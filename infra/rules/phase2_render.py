@@ -1,0 +1,208 @@
+"""Text, Markdown and JSON renderings of a `Phase2Report` (pure: report in, string out)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from infra.rules.phase2 import FAIL, PASS, DebateRow, Phase2Report
+
+VERDICT_WORD = {PASS: "PASS", FAIL: "FAIL"}
+
+
+def _verdict_word(verdict: str) -> str:
+    return VERDICT_WORD.get(verdict, verdict.upper())
+
+
+def _instant(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _window(report: Phase2Report) -> str:
+    since = _instant(report.since) if report.since is not None else "start of data"
+    until = _instant(report.until) if report.until is not None else "end of data"
+    return f"{since} -> {until}"
+
+
+def _overlap(row: DebateRow) -> str:
+    if row.overlap is None:
+        return "-"
+    return "yes" if row.overlap else "NO"
+
+
+def _entries_line(report: Phase2Report) -> str:
+    c = report.counts
+    parts = [
+        f"{c.read} read",
+        f"{c.recognised} Phase 2 lines",
+        f"{c.other_message + c.without_message} other {report.service} entries",
+        f"{c.other_service} other services",
+        f"{c.other_resource} other resources",
+        f"{c.malformed} malformed",
+    ]
+    if c.outside_window:
+        parts.append(f"{c.outside_window} outside the window")
+    if c.undated:
+        parts.append(f"{c.undated} Phase 2 lines without a timestamp")
+    if c.bad_debate_event:
+        parts.append(f"{c.bad_debate_event} unreadable debate events")
+    return ", ".join(parts)
+
+
+def to_json(report: Phase2Report) -> str:
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def to_text(report: Phase2Report, max_rows: int = 10) -> str:
+    lines = [
+        f"Phase 2 report for {report.service}",
+        f"Window:   {_window(report)}",
+        f"Observed: {_instant(report.first_seen)} -> {_instant(report.last_seen)}",
+        f"Entries:  {_entries_line(report)}",
+        "",
+    ]
+    width = max(len(f.label) for f in report.figures)
+    shown = max(len(f.shown) for f in report.figures)
+    target = max(len(f.target) for f in report.figures)
+    for f in report.figures:
+        row = (
+            f"  {_verdict_word(f.verdict):<7} {f.label:<{width}}  {f.shown:<{shown}}  "
+            f"target {f.target:<{target}}"
+        )
+        if f.detail:
+            row += f"  ({f.detail})"
+        lines.append(row.rstrip())
+    lines.append(f"Overall: {_verdict_word(report.verdict)}")
+
+    a = report.analyses
+    lines += [
+        "",
+        f"Analyses: {a.succeeded} succeeded, {a.failed} failed, {a.served_from_cache} served "
+        f"from cache, {a.ended_without_result} ended early, {a.abandoned} starts without an "
+        f"end, {a.unmatched_success} successes without a start",
+    ]
+    if a.providers:
+        lines.append(
+            "Providers: " + ", ".join(f"{name} {count}" for name, count in a.providers.items())
+        )
+    if a.sessions:
+        lines.append(f"Slowest sessions (p95, of {len(a.sessions)}):")
+        lines.append(f"  {'session':<40} {'n':>4} {'p50 s':>7} {'p95 s':>7} {'max s':>7}")
+        for s in a.sessions[:max_rows]:
+            lines.append(
+                f"  {s.session:<40} {s.count:>4} {_secs(s.p50):>7} {_secs(s.p95):>7} "
+                f"{_secs(s.max):>7}"
+            )
+    if report.debates:
+        lines.append(f"Debates ({len(report.debates)}):")
+        lines.append(
+            f"  {'debate':<20} {'started':<24} {'round 1 s':>9} {'overlap':>7} {'total s':>8} "
+            "status"
+        )
+        for d in report.debates[:max_rows]:
+            lines.append(
+                f"  {d.debate_id:<20} {_instant(d.started):<24} {_secs(d.round1_seconds):>9} "
+                f"{_overlap(d):>7} {_secs(d.total_seconds):>8} {d.status or '-'}"
+            )
+        if len(report.debates) > max_rows:
+            lines.append(f"  ... {len(report.debates) - max_rows} more (see --json)")
+    return "\n".join(lines) + "\n"
+
+
+def _md_cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(report: Phase2Report, max_rows: int = 20, title_date: str | None = None) -> str:
+    """A page for docs/deployments/<date>-phase2-results.md."""
+    date = title_date or _instant(report.last_seen)[:10]
+    out = [
+        f"# Phase 2 results: {report.service} ({date})",
+        "",
+        f"Overall verdict: **{_verdict_word(report.verdict)}**",
+        "",
+        f"- Window: {_window(report)}",
+        f"- Observed log lines: {_instant(report.first_seen)} to {_instant(report.last_seen)}",
+        f"- Entries: {_entries_line(report)}",
+        "",
+        "| Goal | Measured | Target | Verdict |",
+        "|---|---|---|---|",
+    ]
+    for f in report.figures:
+        measured = f.shown + (f" ({f.detail})" if f.detail else "")
+        out.append(
+            f"| {_md_cell(f.label)} | {_md_cell(measured)} | {_md_cell(f.target)} | "
+            f"**{_verdict_word(f.verdict)}** |"
+        )
+
+    a = report.analyses
+    out += [
+        "",
+        "## Memory analyses",
+        "",
+        f"{a.succeeded} succeeded, {a.failed} failed, {a.served_from_cache} served from cache, "
+        f"{a.ended_without_result} ended early, {a.abandoned} starts without an end, "
+        f"{a.unmatched_success} successes without a start. Latency (start line to success "
+        f"line): p50 {_secs(a.p50)} s, p95 {_secs(a.p95)} s, max {_secs(a.max)} s over "
+        f"{a.count} analyses.",
+    ]
+    if a.providers:
+        out += [
+            "",
+            "Providers: " + ", ".join(f"`{name}` {count}" for name, count in a.providers.items()),
+        ]
+    if a.sessions:
+        out += [
+            "",
+            f"Slowest sessions by p95 ({min(max_rows, len(a.sessions))} of {len(a.sessions)}):",
+            "",
+            "| Session | Analyses | p50 (s) | p95 (s) | max (s) |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for s in a.sessions[:max_rows]:
+            out.append(
+                f"| `{_md_cell(s.session)}` | {s.count} | {_secs(s.p50)} | {_secs(s.p95)} | "
+                f"{_secs(s.max)} |"
+            )
+
+    out += ["", "## Debates", ""]
+    if not report.debates:
+        out.append("No debate events in the window.")
+    else:
+        out += [
+            "| Debate | Started | Round 1 (s) | Attacker/challenger overlap | Total (s) | Status |",
+            "|---|---|---:|---|---:|---|",
+        ]
+        for d in report.debates[:max_rows]:
+            out.append(
+                f"| `{_md_cell(d.debate_id)}` | {_instant(d.started)} | "
+                f"{_secs(d.round1_seconds)} | {_overlap(d)} | {_secs(d.total_seconds)} | "
+                f"{_md_cell(d.status or '-')} |"
+            )
+        if len(report.debates) > max_rows:
+            out.append(f"\n{len(report.debates) - max_rows} more debates in the JSON report.")
+
+    out += ["", "## API cost", ""]
+    cost = report.cost
+    if cost is None:
+        out.append("Not measured (no metrics source given).")
+    else:
+        spent = cost.spent
+        out.append(
+            f"`{cost.metric}` from {cost.source}: "
+            + ("not found" if spent is None else f"{spent:.6g}")
+            + (
+                f", baseline {report.targets.cost_baseline:.6g}"
+                if report.targets.cost_baseline is not None
+                else ", no baseline set"
+            )
+            + "."
+        )
+    out.append("")
+    return "\n".join(out)

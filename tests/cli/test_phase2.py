@@ -1,0 +1,177 @@
+"""`python -m infra phase2` end to end on files, with metrics from a file or a local server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.cli import main
+from tests.conftest import PROJECT_ROOT
+
+DATA = PROJECT_ROOT / "tests" / "data" / "phase2"
+AFTER = str(DATA / "after-gcloud.json")
+BEFORE = str(DATA / "before.jsonl")
+ROOT = PROJECT_ROOT
+
+METRICS = """# TYPE emergence_api_cost_usd_total counter
+emergence_api_cost_usd_total{provider="openai"} 6.0
+emergence_api_cost_usd_total{provider="anthropic"} 3.0
+"""
+
+
+def test_text_report_from_a_gcloud_export(capsys):
+    assert main(["phase2", "--file", AFTER]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Phase 2 report for emergence-app")
+    assert "PASS    Cache hit rate" in out
+    assert "NO DATA API cost vs baseline" in out
+    assert "Overall: INCOMPLETE" in out
+
+
+def test_json_report_and_strict_exit_code(capsys):
+    assert main(["phase2", "--file", BEFORE, "--json", "--strict"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "fail"
+    assert report["entries"]["malformed"] == 9
+    assert report["cache"]["hits"] == 0
+    truth = json.loads((DATA / "before.truth.json").read_text())
+    assert report["cache"]["saved"] == truth["cache"]["saved"]
+
+
+def test_several_files_are_read_as_one(capsys):
+    assert main(["phase2", "--file", AFTER, "--file", BEFORE, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    truths = [
+        json.loads((DATA / f"{n}.truth.json").read_text()) for n in ("after-gcloud", "before")
+    ]
+    assert report["entries"]["read"] == sum(t["entries"]["read"] for t in truths)
+    assert report["cache"]["hits"] == sum(t["cache"]["hits"] for t in truths)
+
+
+def test_markdown_to_a_file_with_cost_from_a_metrics_file(tmp_path, capsys):
+    metrics = tmp_path / "metrics.txt"
+    metrics.write_text(METRICS)
+    out = tmp_path / "2025-10-09-phase2-results.md"
+    args = ["phase2", "--file", AFTER, "--markdown", "--metrics", str(metrics)]
+    assert main([*args, "--cost-baseline", "12", "--output", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("# Phase 2 results: emergence-app (2025-10-09)")
+    assert "| API cost vs baseline | 75% (9 / 12) | <= 80% of baseline | **PASS** |" in page
+    json_args = ["phase2", "--file", AFTER, "--json", "--metrics", str(metrics)]
+    assert main([*json_args, "--cost-baseline", "10"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    cost = next(f for f in report["figures"] if f["key"] == "api_cost_ratio")
+    assert (cost["verdict"], cost["value"]) == ("fail", 0.9)
+
+
+def test_cost_from_the_services_metrics_endpoint(httpserver, capsys):
+    httpserver.expect_request("/api/metrics").respond_with_data(
+        METRICS, content_type="text/plain; version=0.0.4"
+    )
+    url = httpserver.url_for("/api/metrics")
+    assert (
+        main(["phase2", "--file", AFTER, "--metrics", url, "--cost-baseline", "20", "--json"]) == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["cost"]["spent"] == 9.0
+    assert report["cost"]["source"] == url
+    assert next(f for f in report["figures"] if f["key"] == "api_cost_ratio")["verdict"] == "pass"
+
+
+def test_cost_over_a_window_from_two_readings(tmp_path, capsys):
+    start = tmp_path / "start.txt"
+    start.write_text(METRICS.replace("6.0", "1.0"))  # 4.0 at the start, 9.0 at the end
+    end = tmp_path / "end.txt"
+    end.write_text(METRICS)
+    argv = ["phase2", "--file", AFTER, "--metrics", str(end), "--metrics-start", str(start)]
+    assert main([*argv, "--cost-baseline", "10", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["cost"]["spent"] == 5.0
+    swapped = ["phase2", "--file", AFTER, "--metrics", str(start), "--metrics-start", str(end)]
+    assert main(swapped) == 2
+    assert "went down" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--file", "/nonexistent/export.json"], "--file /nonexistent/export.json: no such file"),
+        (["--file", AFTER, "--since", "hier"], "is neither a time"),
+        (["--file", AFTER, "--since", "1h", "--until", "2h"], "--since must be before --until"),
+        (["--file", AFTER, "--metrics", "/nonexistent/m.txt"], "metrics: cannot read"),
+        (["--file", AFTER, "--metrics-start", "x"], "--metrics-start needs --metrics"),
+        (["--file", AFTER, "--cost-baseline", "-1"], "--cost-baseline must be a positive"),
+        (["--page-size", "5000"], "--page-size must be within 1..1000"),
+    ],
+)
+def test_expected_failures_are_one_line_and_exit_2(argv, message, capsys):
+    assert main(["phase2", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_metrics_that_are_not_prometheus_text(tmp_path, capsys):
+    bad = tmp_path / "m.txt"
+    bad.write_text("<html>erreur 502</html> {")
+    assert main(["phase2", "--file", AFTER, "--metrics", str(bad)]) == 2
+    assert "not Prometheus text" in capsys.readouterr().err
+
+
+def test_the_window_applies_to_files(capsys):
+    argv = ["phase2", "--file", AFTER, "--json"]
+    assert main([*argv, "--since", "2025-10-09T09:00:00Z", "--until", "2025-10-09T09:30:00"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["window"] == {
+        "since": "2025-10-09T09:00:00.000Z",
+        "until": "2025-10-09T09:30:00.000Z",
+    }
+    assert report["entries"]["outside_window"] > 1000
+    assert (
+        report["observed"]["first"][11:16] >= "09:00"
+        and report["observed"]["last"] < "2025-10-09T09:30"
+    )
+
+
+def test_print_filter_for_gcloud(capsys):
+    assert main(["phase2", "--print-filter", "--since", "2025-10-09T08:00:00Z"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == [
+        'resource.type="cloud_run_revision"',
+        'resource.labels.service_name="emergence-app"',
+        'timestamp>="2025-10-09T08:00:00.000Z"',
+    ]
+
+
+def test_the_command_reads_stdin_as_a_subprocess():
+    proc = subprocess.run(
+        [sys.executable, "-m", "infra", "phase2", "--file", "-", "--json"],
+        input=Path(BEFORE).read_bytes(),
+        capture_output=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert json.loads(proc.stdout)["entries"]["malformed"] == 9
+
+
+def test_the_readme_example_is_what_the_command_prints(tmp_path, capsys):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Phase 2 report", 1)[1].split("```\n", 2)[1]
+    metrics = tmp_path / "metrics.txt"
+    metrics.write_text(
+        "# TYPE emergence_api_cost_usd_total counter\n"
+        'emergence_api_cost_usd_total{provider="openai"} 7.9\n'
+        'emergence_api_cost_usd_total{provider="anthropic"} 3.1\n'
+    )
+    argv = ["phase2", "--file", AFTER, "--metrics", str(metrics), "--cost-baseline", "14.5"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out.splitlines()
+    shown = [line for line in block.splitlines() if line.strip() != "..."]
+    assert shown[:13] == printed[:13]
+    assert all(line in printed for line in shown)

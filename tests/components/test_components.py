@@ -1,0 +1,179 @@
+"""Components refuse bad inputs in their constructor, before registering anything."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.components import apis, identity, image, registry, secrets, service
+from infra.config import PROJECT_DIR, load_stack_settings
+from infra.local.build_spec import BuildSpec
+
+
+@pytest.fixture(scope="module")
+def service_settings():
+    return load_stack_settings("prod", supplied_secrets=["smtpPassword"]).service
+
+
+def repo_args(**kw):
+    base = dict(
+        project="p-123456",
+        region="europe-west1",
+        repository_id="app",
+        images_to_keep=10,
+        revisions_to_keep=3,
+        untagged_max_age_days=14,
+    )
+    return registry.ArtifactRepositoryArgs(**{**base, **kw})
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"images_to_keep": 2}, "rollback images"),
+        ({"repository_id": "App_Repo"}, "bad repository id"),
+        ({"untagged_max_age_days": 0}, "at least 1"),
+    ],
+)
+def test_repository_refuses(kw, message):
+    with pytest.raises(ValueError, match=message):
+        registry.ArtifactRepository("r", repo_args(**kw))
+
+
+def test_cleanup_policies_keep_recent_and_delete_untagged_in_seconds():
+    policies = registry.cleanup_policies(repo_args(images_to_keep=5, untagged_max_age_days=2))
+    assert [p.action for p in policies] == ["KEEP", "DELETE"]
+    assert policies[0].most_recent_versions.keep_count == 5
+    assert policies[1].condition.older_than == "172800s"
+    assert policies[1].condition.tag_state == "UNTAGGED"
+
+
+def test_apis_refuse_bad_or_duplicate_names():
+    with pytest.raises(ValueError, match="not Google API"):
+        apis.ProjectApis("a", apis.ProjectApisArgs("p-123456", ("run",)))
+    with pytest.raises(ValueError, match="twice"):
+        apis.ProjectApis("a", apis.ProjectApisArgs("p-123456", ("run.googleapis.com",) * 2))
+
+
+def test_identity_refuses_basic_roles_and_bad_ids():
+    with pytest.raises(ValueError, match="basic roles"):
+        identity.RuntimeIdentity(
+            "i", identity.RuntimeIdentityArgs("p-123456", "emergence-run", "x", ("roles/owner",))
+        )
+    with pytest.raises(ValueError, match="service account id"):
+        identity.RuntimeIdentity("i", identity.RuntimeIdentityArgs("p-123456", "ab", "x", ()))
+
+
+@pytest.mark.parametrize("name", ["emergence-app", "a" * 49, "x-" * 20 + "y"])
+def test_account_id_fits_iam_rules(name):
+    account = identity.account_id_for(name)
+    assert identity._ACCOUNT_ID.match(account), account
+    assert len(account) <= 30
+
+
+def test_secret_value_must_be_an_output_never_a_plain_string():
+    with pytest.raises(TypeError, match="never a str"):
+        secrets.SmtpSecret(
+            "s", secrets.SmtpSecretArgs("p-123456", "plain-password", "serviceAccount:x")
+        )
+
+
+def image_args(**kw):
+    base = dict(
+        spec=BuildSpec(PROJECT_DIR / "app_image", PROJECT_DIR / "app_image" / "Dockerfile"),
+        registry_server="europe-west1-docker.pkg.dev",
+        repository_url="europe-west1-docker.pkg.dev/p/app",
+        image_name="emergence-app",
+        tag="deploy-20250101-000000-abcdef1",
+        registry_password="token",
+    )
+    return image.AppImageArgs(**{**base, **kw})
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"tag": "bad tag"}, "not a valid Docker tag"),
+        ({"image_name": "Emergence App"}, "image name"),
+        ({"registry_server": "docker.io"}, "Artifact Registry"),
+        (
+            {"spec": BuildSpec(PROJECT_DIR, PROJECT_DIR / "Dockerfile", platform="linux/arm64")},
+            "linux/amd64",
+        ),
+    ],
+)
+def test_image_refuses(kw, message):
+    with pytest.raises(ValueError, match=message):
+        image.AppImage("i", image_args(**kw))
+
+
+def service_args(settings, **kw):
+    base = dict(
+        project="p-123456",
+        region="europe-west1",
+        settings=settings,
+        image="r/app@sha256:" + "0" * 64,
+        service_account_email="x@p-123456.iam.gserviceaccount.com",
+    )
+    return service.AppServiceArgs(**{**base, **kw})
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"env": {"SMTP_PASSWORD": "hunter2"}}, "look like secrets"),
+        ({"env": {"API_KEY": "k"}}, "look like secrets"),
+        ({"env": {"PORT": "8080"}}, "set by Cloud Run"),
+        ({"env": {"1BAD": "x"}}, "not a valid environment variable"),
+        (
+            {"env": {"A": "1"}, "secret_env": [service.SecretEnv("A", "s", "1")]},
+            "declared twice",
+        ),
+        ({"secret_env": [service.SecretEnv("SMTP_PASSWORD", "s", "latest")]}, "version number"),
+        ({"rollback_revision": "other-00001-abc"}, "not a revision"),
+    ],
+)
+def test_service_refuses(service_settings, kw, message):
+    with pytest.raises(ValueError, match=message):
+        service.AppService("s", service_args(service_settings, **kw))
+
+
+def test_traffic_targets_is_one_target_at_100_percent():
+    assert service.traffic_targets(None) == [{"type": service.LATEST, "percent": 100}]
+    pinned = service.traffic_targets("emergence-app-00001-abc")
+    assert pinned == [
+        {"type": service.REVISION, "revision": "emergence-app-00001-abc", "percent": 100}
+    ]
+
+
+def test_digest_check_refuses_a_tag():
+    with pytest.raises(ValueError, match="by digest"):
+        service._require_digest("europe-west1-docker.pkg.dev/p/app/emergence-app:latest")
+    digest = "europe-west1-docker.pkg.dev/p/app/emergence-app@sha256:" + "a" * 64
+    assert service._require_digest(digest) == digest
+
+
+def test_build_command_matches_the_spec():
+    spec = BuildSpec(
+        PROJECT_DIR / "app_image",
+        PROJECT_DIR / "app_image" / "Dockerfile",
+        target="runtime",
+        build_args={"B": "2", "A": "1"},
+    )
+    argv = spec.docker_build_command("img:tag", network="host")
+    assert argv[:2] == ["docker", "build"]
+    assert argv[argv.index("--platform") + 1] == "linux/amd64"
+    assert argv[argv.index("--target") + 1] == "runtime"
+    assert argv[argv.index("--network") + 1] == "host"
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--build-arg"] == ["A=1", "B=2"]
+    assert argv[-1] == str(PROJECT_DIR / "app_image")
+    assert spec.relative(spec.dockerfile) == "app_image/Dockerfile"
+
+
+def test_args_holding_a_secret_never_show_it():
+    """A repr reaches tracebacks, pytest's failure reports and any debug print."""
+    secret_args = secrets.SmtpSecretArgs("p-123456", "plain-password", "serviceAccount:x")
+    assert "plain-password" not in repr(secret_args)
+    assert "token-value" not in repr(image_args(registry_password="token-value"))
+    with pytest.raises(TypeError) as refused:
+        secrets.SmtpSecret("s", secret_args)
+    assert "plain-password" not in str(refused.value)
