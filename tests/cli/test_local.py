@@ -1,8 +1,8 @@
 """`python -m infra local` end to end, with a real Docker engine (fails, never skips, in CI).
 
-Each test writes a stack file of its own (a copy of prod's settings with a unique image name
-and, for the broken apps, a short startup-probe budget) and runs the command as a user would,
-in a subprocess.
+Each test writes a stack file of its own (a copy of the reference stack's settings with a unique
+image name and, for the broken apps, a short startup-probe budget) and runs the command as a user
+would, in a subprocess.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def project(tmp_path, image_build_cache):
     images: list[str] = []
 
     def write_stack(stack: str, context, **settings: object) -> str:
-        document = yaml.safe_load((PROJECT_ROOT / "Pulumi.prod.yaml").read_text())
+        document = yaml.safe_load((PROJECT_ROOT / "Pulumi.reference.yaml").read_text())
         image_name = unique("emergence-test-local")
         config = document["config"]
         config["emergence-cloudrun:buildContext"] = str(context)

@@ -1,6 +1,6 @@
 """The production image, built and run for real (Docker; fails, never skips, in CI).
 
-The image is built once per session from the prod stack's build spec (the one `pulumi up` and
+The image is built once per session from the reference stack's build spec (the one `pulumi up` and
 `python -m infra local` use); the tests then run it and talk to it over loopback HTTP.
 """
 
@@ -73,8 +73,8 @@ def test_hadolint_does_flag_a_bad_dockerfile(tmp_path):
 
 @pytest.fixture(scope="session")
 def app_image(docker_engine, image_build_cache):
-    """The app image, built with the prod stack's build spec; removed at the end."""
-    spec = build_spec(load_stack_settings("prod", supplied_secrets=("smtpPassword",)).image)
+    """The app image, built with the reference stack's build spec; removed at the end."""
+    spec = build_spec(load_stack_settings("reference", supplied_secrets=("smtpPassword",)).image)
     tag = unique("emergence-test") + ":image"
     argv = spec.docker_build_command(tag, network=docker_engine["network"] or None)
     proc = subprocess.run(

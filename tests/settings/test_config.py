@@ -147,8 +147,10 @@ def _pulumi_accepts(type_name: str, value: object) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-def test_prod_values_pass_the_pulumi_clis_type_check():
-    for name, value in PROD_YAML["config"].items():
+@pytest.mark.parametrize("stack", ["prod", "reference"])
+def test_stack_values_pass_the_pulumi_clis_type_check(stack):
+    document = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
+    for name, value in document["config"].items():
         namespace, short = name.split(":", 1)
         if namespace != PROJECT:
             continue
