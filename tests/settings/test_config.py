@@ -22,6 +22,8 @@ from infra.config import (
 PULUMI_YAML = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text(encoding="utf-8"))
 PROD_YAML = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text(encoding="utf-8"))
 ALLOWED_DECLARATION_FIELDS = {"type", "items", "description", "secret", "default"}
+# What `pulumi config set --secret` writes with a passphrase provider: v1:<nonce>:<ciphertext>.
+PASSPHRASE_CIPHERTEXT = "v1:Gm9q1x2bYwQ3Ld0E:pX4cF0m1a2VtS9WkqLrT0b3Ue8nYhJ5iZQ=="
 
 
 def test_project_file_names_the_project_and_its_venv():
@@ -99,7 +101,8 @@ def test_prod_settings_give_the_guides_environment():
 
 def test_stack_file_secure_values_are_seen_but_never_read(tmp_path: Path):
     (tmp_path / "Pulumi.x.yaml").write_text(
-        "config:\n  emergence-cloudrun:smtpPassword:\n    secure: v1:abcd\n  smtpPort: 25\n"
+        "config:\n  emergence-cloudrun:smtpPassword:\n"
+        f"    secure: {PASSPHRASE_CIPHERTEXT}\n  smtpPort: 25\n"
     )
     values, secure = read_stack_config("x", tmp_path)
     assert secure == {f"{PROJECT}:smtpPassword"}
@@ -144,6 +147,8 @@ def _pulumi_accepts(type_name: str, value: object) -> bool:
         return isinstance(value, str) and value.lstrip("+-").isdigit()
     if type_name == "boolean":
         return isinstance(value, bool) or value in ("true", "false")
+    if type_name == "object":  # Pulumi CLI >= 3.190 (project.json's simpleConfigType)
+        return isinstance(value, dict)
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
