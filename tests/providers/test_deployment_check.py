@@ -384,7 +384,9 @@ def test_program_registers_the_gate_after_the_service_with_its_outputs(prod):
     assert check.inputs["revision"] == service.outputs["latestReadyRevision"]
     assert check.inputs["imageDigest"] == prod.one(IMAGE).outputs["repoDigest"]
     # prod's own checks (the real app's contract), exactly as the stack file lists them
-    assert check.inputs["checks"] == list(load_stack_settings("prod", supplied_secrets=["smtpPassword"]).verify_checks)
+    assert check.inputs["checks"] == list(
+        load_stack_settings("prod", supplied_secrets=["smtpPassword"]).verify_checks
+    )
     assert check.inputs["checks"] != list(DEFAULT_CHECK_LINES)
     assert "health /api/health 200 json status=ok" in check.inputs["checks"]
     assert check.inputs["enabled"] is True

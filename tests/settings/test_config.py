@@ -137,19 +137,23 @@ def _pulumi_accepts(type_name: str, value: object) -> bool:
     """The Pulumi CLI's check of a stack value against its declared type (ValidateConfigValue
     in sdk/go/common/workspace/project.go): strings that parse are accepted for integers and
     booleans, as `pulumi config set` writes them."""
-    if type_name == "string":
-        return isinstance(value, str)
-    if type_name == "integer":
-        if isinstance(value, bool):
-            return False
-        if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
-            return True
-        return isinstance(value, str) and value.lstrip("+-").isdigit()
-    if type_name == "boolean":
-        return isinstance(value, bool) or value in ("true", "false")
-    if type_name == "object":  # Pulumi CLI >= 3.190 (project.json's simpleConfigType)
-        return isinstance(value, dict)
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    integral = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    checks = {
+        "string": isinstance(value, str),
+        "integer": not isinstance(value, bool)
+        and (integral or (isinstance(value, str) and value.lstrip("+-").isdigit())),
+        "boolean": isinstance(value, bool) or value in ("true", "false"),
+        "array": isinstance(value, list) and all(isinstance(v, str) for v in value),
+        "object": isinstance(value, dict),  # Pulumi CLI >= 3.190 (project.json's simpleConfigType)
+    }
+    return checks[type_name]
+
+
+def test_the_pinned_pulumi_cli_accepts_every_declared_type():
+    """`type: object` (appEnv, appSecretEnv) is in the CLI's project schema since v3.190.0."""
+    pinned = tuple(int(n) for n in (PROJECT_DIR / ".pulumi.version").read_text().split("."))
+    if any(key.type == "object" for key in KEYS):
+        assert pinned >= (3, 190, 0)
 
 
 @pytest.mark.parametrize("stack", ["prod", "reference"])
