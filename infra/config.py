@@ -583,15 +583,17 @@ def _check_resources(r: _Reader, cpu: str, memory: str, concurrency: int) -> Non
         r.problem(
             "memory",
             f"{memory} is more than Cloud Run allows with {cpu} CPU "
-            f"(at most {_MEMORY_MAX_MIB[whole] // 1024}Gi). Fix: raise "
-            "emergence-cloudrun:cpu or lower emergence-cloudrun:memory",
+            f"(at most {_MEMORY_MAX_MIB[whole] // 1024}Gi). Fix: pulumi config set "
+            f"emergence-cloudrun:memory {_MEMORY_MAX_MIB[whole] // 1024}Gi (or raise "
+            "emergence-cloudrun:cpu)",
         )
     if mib < _MEMORY_MIN_MIB[whole]:
         r.problem(
             "memory",
             f"{memory} is less than Cloud Run requires with {cpu} CPU "
-            f"(at least {_MEMORY_MIN_MIB[whole] // 1024}Gi). Fix: raise "
-            "emergence-cloudrun:memory or lower emergence-cloudrun:cpu",
+            f"(at least {_MEMORY_MIN_MIB[whole] // 1024}Gi). Fix: pulumi config set "
+            f"emergence-cloudrun:memory {_MEMORY_MIN_MIB[whole] // 1024}Gi (or lower "
+            "emergence-cloudrun:cpu)",
         )
 
 
@@ -817,7 +819,11 @@ def _monitoring(r: _Reader) -> MonitoringSettings:
         )
     timeout = r.integer("uptimeCheckTimeoutSeconds", 1, 60, " s")
     if period in _UPTIME_PERIODS and timeout > period:
-        r.problem("uptimeCheckTimeoutSeconds", f"{timeout} s is longer than the period")
+        r.problem(
+            "uptimeCheckTimeoutSeconds",
+            f"{timeout} s is longer than the period ({period} s). Fix: pulumi config set "
+            f"emergence-cloudrun:uptimeCheckTimeoutSeconds {min(10, period)}",
+        )
     return MonitoringSettings(
         enabled=r.boolean("monitoringEnabled"),
         alert_emails=emails,
@@ -997,7 +1003,9 @@ def _verification(r: _Reader, service_name: str) -> tuple[tuple[str, ...], tuple
         r.problem(
             "verifyAllowedServices",
             f"{', '.join(map(repr, bad))}: not another Cloud Run service name. Fix: list only "
-            "the names of other services allowed in the region (not the service itself)",
+            "the names of other services allowed in the region (not the service itself), "
+            f"e.g. pulumi config set --path '{KEYS_BY_NAME['verifyAllowedServices'].full}[0]' "
+            "<service>",
         )
     return checks, allowed
 
@@ -1031,7 +1039,11 @@ def _smtp(r: _Reader, password: Any) -> SmtpSettings:
                 "(or pulumi config set emergence-cloudrun:emailEnabled false)",
             )
     if enabled and not host:
-        r.problem("smtpHost", "is empty while emailEnabled is true. Fix: set the SMTP server")
+        r.problem(
+            "smtpHost",
+            "is empty while emailEnabled is true. "
+            "Fix: pulumi config set emergence-cloudrun:smtpHost smtp.gmail.com",
+        )
     if enabled and not password_configured:
         r.problem(
             "smtpPassword",

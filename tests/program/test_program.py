@@ -388,6 +388,31 @@ def test_bad_setting_names_the_key_and_fix_and_registers_nothing(config, key, fi
     assert f"{key}:" in message and "Fix:" in message and fix in message
     assert ev.resources == [], "a bad setting must stop the program before any resource"
     assert TEST_SMTP_PASSWORD not in message
+    assert "--stack prod" in message, "every fix hint names the stack"
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"uptimeCheckPeriodSeconds": 60, "uptimeCheckTimeoutSeconds": 90},
+        {"verifyAllowedServices": ["emergence-app"]},
+        {"smtpHost": ""},
+        {"cpu": "4", "memory": "1Gi"},
+        {"verifyChecks": ["bad"]},
+        {"verifyChecks": []},
+        {"phase2CacheHitRateExpectedMaxPercent": 10},
+        {"dockerfile": "nope"},
+        {"healthPath": "x"},
+        {"defaultBranch": "..x"},
+        {"phase2CostBaseline": "-1"},
+    ],
+)
+def test_every_fix_hint_names_the_stack(config):
+    _, error = attempt("prod", config=config, secrets={"smtpPassword": TEST_SMTP_PASSWORD})
+    assert isinstance(error, SettingsError)
+    for key, message in error.problems:
+        assert "Fix:" in message, key
+        assert "--stack prod" in message, message
 
 
 def test_email_enabled_without_password_is_refused_before_anything():
