@@ -1,8 +1,10 @@
 """The one Cloud Run v2 service, `emergence-app`.
 
-Image by digest; the guide's e-mail settings as env vars; SMTP_PASSWORD as a Secret Manager
-reference pinned to the created version; startup and liveness probes on the health path; all
-traffic on the latest revision, or pinned to one revision for a rollback.
+Image by digest; the guide's e-mail settings and the app's own plain env (`appEnv`) as env
+vars; SMTP_PASSWORD as a Secret Manager reference pinned to the created version, and the
+existing secrets the app reads (`appSecretEnv`) pinned to their versions; startup and liveness
+probes on the health path; all traffic on the latest revision, or pinned to one revision for a
+rollback.
 """
 
 from __future__ import annotations
