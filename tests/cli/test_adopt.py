@@ -447,3 +447,14 @@ def test_without_a_path_the_import_file_goes_outside_the_work_tree(
     assert f"Wrote {path}: " in out
     assert f"pulumi import --stack prod --file {path}" in out
     assert _status() == before, "the clean-tree gate still sees the same tree"
+
+
+def test_the_readme_shows_what_the_command_prints_for_production(live, capsys):
+    """README, migration step 2: every line of the example is in the real output."""
+    _, out, _ = adopt(capsys)
+    readme = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+    block = readme.split("Against production as", 1)[1].split("The four plain env vars", 1)[0]
+    shown = [line[7:] for line in block.splitlines() if line.startswith("       ")]
+    assert len(shown) > 15
+    printed = out.splitlines()
+    assert [line for line in shown if line.strip() not in ("", "...") and line not in printed] == []
