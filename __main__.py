@@ -47,6 +47,15 @@ if settings.smtp.password is not None:
         service.SecretEnv("SMTP_PASSWORD", smtp.secret.secret_id, smtp.version.version)
     )
     service_needs.append(smtp.accessor)  # Cloud Run checks secret access at deploy
+if settings.service.secret_env:  # existing secrets the app reads: access only, never owned
+    app_secrets = secrets.SecretAccess(
+        "app-secrets", secrets.SecretAccessArgs.from_settings(settings, runtime.member), after_apis
+    )
+    secret_env += [
+        service.SecretEnv(ref.name, ref.secret_id, ref.version)
+        for ref in settings.service.secret_env
+    ]
+    service_needs += app_secrets.bindings
 
 app_image = image.AppImage(
     "app",

@@ -12,16 +12,21 @@ collects every problem and raises one `SettingsError` naming each key and its fi
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pulumi
 
 from infra.rules.checks import DEFAULT_CHECK_LINES, CheckSpecError, parse_checks
+from infra.rules.spelling import closest
 
 PROJECT = "emergence-cloudrun"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -117,6 +122,19 @@ KEYS: tuple[Key, ...] = (
         "array",
         ["roles/logging.logWriter", "roles/monitoring.metricWriter"],
         "Project roles granted to the runtime service account (besides secret access).",
+    ),
+    _k(
+        "appEnv",
+        "object",
+        {},
+        "Plain env vars of the app, NAME: value (never a secret: use appSecretEnv).",
+    ),
+    _k(
+        "appSecretEnv",
+        "object",
+        {},
+        "Env vars read from existing Secret Manager secrets, NAME: SECRET_ID:VERSION (a whole "
+        "version number, never latest); the runtime account may read each of those secrets.",
     ),
     # e-mail
     _k("emailEnabled", "boolean", True, "EMAIL_ENABLED: send e-mail through SMTP."),
@@ -223,11 +241,31 @@ KEYS: tuple[Key, ...] = (
 KEYS_BY_NAME: dict[str, Key] = {k.name: k for k in (*KEYS, *GCP_KEYS)}
 
 
+# A `pulumi config set|rm` command inside a fix hint: options, the key, and for `set` the
+# value (a word, or a `<placeholder>`). with_stack() adds `--stack <name>` after it.
+_CONFIG_COMMAND = re.compile(
+    r"pulumi config (?:set|rm)(?: --(?:secret|path|plaintext))*"
+    r" (?:'[^']*'|[^\s'`<>(),;]+)"
+    r"(?: (?:<[^<>]*>|'[^']*'|(?!or\b)[^\s(),;'`<]*[^\s(),;'`<.]))?"
+    r"(?![^,;()`]*--stack)"
+)
+
+
+def with_stack(text: str, stack: str) -> str:
+    """Every `pulumi config set/rm ...` in `text`, with `--stack <stack>`: a fix hint that
+    names no stack changes whichever stack happens to be selected."""
+    return _CONFIG_COMMAND.sub(lambda m: f"{m.group(0)} --stack {stack}", text)
+
+
 class SettingsError(pulumi.RunError):
     """Bad stack settings. Pulumi prints a RunError without a traceback."""
 
     def __init__(self, stack: str, problems: list[tuple[str, str]]):
         self.stack = stack
+        problems = [
+            (key, with_stack(message, stack).replace("Pulumi.<stack>.yaml", f"Pulumi.{stack}.yaml"))
+            for key, message in problems
+        ]
         self.problems = problems
         lines = [f"{key}: {message}" for key, message in problems]
         head = f"for stack '{stack}' (nothing was changed):"
@@ -251,6 +289,21 @@ class ProbeSettings:
 
 
 @dataclass(frozen=True)
+class SecretRef:
+    """An env var read from an existing Secret Manager secret (appSecretEnv): never created or
+    owned by this stack, pinned to a whole version number."""
+
+    name: str  # the env var
+    secret_id: str  # a secret of the stack's project
+    version: str  # "5", never "latest"
+
+    @property
+    def text(self) -> str:
+        """The setting's form, `SECRET_ID:VERSION` (what gcloud's --set-secrets takes)."""
+        return f"{self.secret_id}:{self.version}"
+
+
+@dataclass(frozen=True)
 class ServiceSettings:
     name: str
     cpu: str
@@ -267,6 +320,8 @@ class ServiceSettings:
     public_access: str
     deletion_protection: bool
     runtime_roles: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()  # appEnv, sorted by name
+    secret_env: tuple[SecretRef, ...] = ()  # appSecretEnv, sorted by name
 
 
 @dataclass(frozen=True)
@@ -362,6 +417,11 @@ class Settings:
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     phase2: Phase2Settings = field(default_factory=Phase2Settings)
 
+    def plain_env(self) -> dict[str, str]:
+        """Every plain env var the service declares: the e-mail settings, then appEnv (the
+        program and the local run both call this)."""
+        return {**self.smtp.env(), **dict(self.service.env)}
+
     @property
     def registry_host(self) -> str:
         return f"{self.region}-docker.pkg.dev"
@@ -438,6 +498,25 @@ class _Reader:
         )
         return bool(key.default)
 
+    def string_map(self, name: str) -> dict[str, Any]:
+        """An object setting (`NAME: value` in the stack file, JSON text from the engine);
+        values are returned as they are, for the caller to judge."""
+        key, value = self._value(name)
+        if value is None:
+            return dict(key.default)
+        try:
+            items = json.loads(value)
+        except (json.JSONDecodeError, RecursionError):
+            items = None
+        if not isinstance(items, dict):
+            self.problem(
+                name,
+                f"is not a map of NAME: value. Fix: pulumi config set --path '{key.full}.NAME' "
+                "<value> (or edit the map in Pulumi.<stack>.yaml)",
+            )
+            return dict(key.default)
+        return items
+
     def string_list(self, name: str) -> tuple[str, ...]:
         key, value = self._value(name)
         if value is None:
@@ -504,15 +583,17 @@ def _check_resources(r: _Reader, cpu: str, memory: str, concurrency: int) -> Non
         r.problem(
             "memory",
             f"{memory} is more than Cloud Run allows with {cpu} CPU "
-            f"(at most {_MEMORY_MAX_MIB[whole] // 1024}Gi). Fix: raise "
-            "emergence-cloudrun:cpu or lower emergence-cloudrun:memory",
+            f"(at most {_MEMORY_MAX_MIB[whole] // 1024}Gi). Fix: pulumi config set "
+            f"emergence-cloudrun:memory {_MEMORY_MAX_MIB[whole] // 1024}Gi (or raise "
+            "emergence-cloudrun:cpu)",
         )
     if mib < _MEMORY_MIN_MIB[whole]:
         r.problem(
             "memory",
             f"{memory} is less than Cloud Run requires with {cpu} CPU "
-            f"(at least {_MEMORY_MIN_MIB[whole] // 1024}Gi). Fix: raise "
-            "emergence-cloudrun:memory or lower emergence-cloudrun:cpu",
+            f"(at least {_MEMORY_MIN_MIB[whole] // 1024}Gi). Fix: pulumi config set "
+            f"emergence-cloudrun:memory {_MEMORY_MIN_MIB[whole] // 1024}Gi (or lower "
+            "emergence-cloudrun:cpu)",
         )
 
 
@@ -531,6 +612,62 @@ def _probe(r: _Reader, path: str, prefix: str, initial_delay: bool) -> ProbeSett
     return ProbeSettings(path, delay, period, timeout, threshold)
 
 
+def _location(r: _Reader) -> tuple[str, str]:
+    project = _project(r)
+    region = r.string("region")
+    if region == "" and r.raw.get("gcp:region") is not None:
+        r.problem("region", "is empty. Fix: pulumi config set gcp:region europe-west1")
+    elif region and region not in CLOUD_RUN_REGIONS:
+        r.problem(
+            "region",
+            f"{region!r} is not a Cloud Run region. Fix: pulumi config set gcp:region "
+            "europe-west1 (see https://cloud.google.com/run/docs/locations)",
+        )
+    return project, region
+
+
+def _project(r: _Reader) -> str:
+    project = r.string("project")
+    if project == "" and r.raw.get("gcp:project") is not None:
+        r.problem(
+            "project",
+            "is empty, so every resource name and the image path would lack the project. "
+            "Fix: pulumi config set gcp:project emergence-469005",
+        )
+    elif project and not _PROJECT_ID.match(project):
+        r.problem(
+            "project",
+            f"{project!r} is not a Google Cloud project id (6-30 lowercase letters, digits, "
+            "hyphens). Fix: pulumi config set gcp:project emergence-469005",
+        )
+    return project
+
+
+def _runtime_roles(r: _Reader) -> tuple[str, ...]:
+    roles = r.string_list("runtimeRoles")
+    key = KEYS_BY_NAME["runtimeRoles"].full
+    bad_roles = [
+        role
+        for role in roles
+        if not _ROLE.match(role) or role in ("roles/owner", "roles/editor", "roles/viewer")
+    ]
+    if bad_roles:
+        r.problem(
+            "runtimeRoles",
+            f"{', '.join(bad_roles)}: not a predefined role, or a basic role the app must not "
+            f"have. Fix: pulumi config set --path '{key}[{roles.index(bad_roles[0])}]' "
+            "<a predefined role, such as roles/logging.logWriter>",
+        )
+    if SECRET_ACCESSOR_ROLE in roles:
+        r.problem(
+            "runtimeRoles",
+            f"{SECRET_ACCESSOR_ROLE} on the whole project would let the app read every secret. "
+            f"Fix: pulumi config rm --path '{key}[{roles.index(SECRET_ACCESSOR_ROLE)}]'; each "
+            "secret in appSecretEnv (and SMTP_PASSWORD) is granted on that secret alone",
+        )
+    return roles
+
+
 def build_settings(
     stack: str,
     raw: Mapping[str, str | None],
@@ -546,20 +683,7 @@ def build_settings(
     """
     r = _Reader(raw, set(secrets_present))
 
-    project = r.string("project")
-    if project and not _PROJECT_ID.match(project):
-        r.problem(
-            "project",
-            f"{project!r} is not a Google Cloud project id (6-30 lowercase letters, digits, "
-            "hyphens). Fix: pulumi config set gcp:project emergence-469005",
-        )
-    region = r.string("region")
-    if region and region not in CLOUD_RUN_REGIONS:
-        r.problem(
-            "region",
-            f"{region!r} is not a Cloud Run region. Fix: pulumi config set gcp:region "
-            "europe-west1 (see https://cloud.google.com/run/docs/locations)",
-        )
+    project, region = _location(r)
 
     name = r.string("serviceName")
     if not _SERVICE_NAME.match(name):
@@ -596,18 +720,8 @@ def build_settings(
             f"{public_access!r} is not one of {', '.join(PUBLIC_ACCESS_MODES)}. "
             "Fix: pulumi config set emergence-cloudrun:publicAccess allUsers",
         )
-    roles = r.string_list("runtimeRoles")
-    bad_roles = [
-        role
-        for role in roles
-        if not _ROLE.match(role) or role in ("roles/owner", "roles/editor", "roles/viewer")
-    ]
-    if bad_roles:
-        r.problem(
-            "runtimeRoles",
-            f"{', '.join(bad_roles)}: not a predefined role, or a basic role the app must not "
-            "have. Fix: list predefined roles such as roles/logging.logWriter",
-        )
+    roles = _runtime_roles(r)
+    env, secret_env = _runtime_env(r)
     service = ServiceSettings(
         name=name,
         cpu=cpu,
@@ -624,6 +738,8 @@ def build_settings(
         public_access=public_access,
         deletion_protection=r.boolean("deletionProtection"),
         runtime_roles=roles,
+        env=env,
+        secret_env=secret_env,
     )
 
     smtp = _smtp(r, password)
@@ -703,7 +819,11 @@ def _monitoring(r: _Reader) -> MonitoringSettings:
         )
     timeout = r.integer("uptimeCheckTimeoutSeconds", 1, 60, " s")
     if period in _UPTIME_PERIODS and timeout > period:
-        r.problem("uptimeCheckTimeoutSeconds", f"{timeout} s is longer than the period")
+        r.problem(
+            "uptimeCheckTimeoutSeconds",
+            f"{timeout} s is longer than the period ({period} s). Fix: pulumi config set "
+            f"emergence-cloudrun:uptimeCheckTimeoutSeconds {min(10, period)}",
+        )
     return MonitoringSettings(
         enabled=r.boolean("monitoringEnabled"),
         alert_emails=emails,
@@ -742,7 +862,8 @@ def _phase2(r: _Reader) -> Phase2Settings:
                 "phase2CostBaseline",
                 f"{baseline_text!r} is not a positive number. Fix: pulumi config set "
                 "emergence-cloudrun:phase2CostBaseline 12.5 (the counter's value over the "
-                "same window before Phase 2), or clear it with pulumi config rm",
+                "same window before Phase 2), or clear it with pulumi config rm "
+                "emergence-cloudrun:phase2CostBaseline",
             )
             baseline = None
     return Phase2Settings(
@@ -767,12 +888,106 @@ def load_report_settings(
     """
     values, secure = read_stack_config(stack, project_dir)
     r = _Reader(values, secure)
-    project = r.string("project")
+    project = _project(r)
     name = r.string("serviceName")
     phase2 = _phase2(r)
     if r.problems:
         raise SettingsError(stack, r.problems)
     return project, name, phase2
+
+
+SECRET_ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"  # noqa: S105 - a role name
+SMTP_SECRET_ENV = "SMTP_PASSWORD"  # noqa: S105 - the env var (and secret id) this stack owns
+# Env var names that Cloud Run sets itself (https://cloud.google.com/run/docs/container-contract).
+_RESERVED_ENV = re.compile(r"^(?:PORT|K_[A-Z0-9_]*)$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+SECRET_LOOKING_ENV = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.IGNORECASE)
+_SECRET_REF = re.compile(r"^([A-Za-z0-9_-]{1,255}):([1-9][0-9]{0,9})$")
+
+
+def _env_name_problem(name: str) -> str | None:
+    if not ENV_NAME.match(name):
+        return (
+            f"{name!r} is not an environment variable name (letters, digits and '_', not "
+            "starting with a digit)"
+        )
+    if _RESERVED_ENV.match(name):
+        return f"{name} is set by Cloud Run itself (PORT and K_* are reserved)"
+    return None
+
+
+def _runtime_env(r: _Reader) -> tuple[tuple[tuple[str, str], ...], tuple[SecretRef, ...]]:
+    """appEnv and appSecretEnv, judged by name before any resource: valid and unreserved
+    names, none declared twice (the SMTP variables included), no secret in plain text, and
+    references to existing secrets pinned to a version. Values are never repeated."""
+    plain_key, secret_key = KEYS_BY_NAME["appEnv"].full, KEYS_BY_NAME["appSecretEnv"].full
+    smtp_names = {*SmtpSettings(True, "", 0, "", "", "", True, False).env(), SMTP_SECRET_ENV}
+    env: dict[str, str] = {}
+    for name, value in sorted(r.string_map("appEnv").items()):
+        problem = _env_name_problem(name)
+        fix = f"pulumi config rm --path '{plain_key}.{name}'"
+        if problem is None and name in smtp_names:
+            problem = (
+                f"{name} is declared twice: the e-mail settings set it already (emailEnabled, "
+                "smtp*)"
+            )
+        if problem is None and SECRET_LOOKING_ENV.search(name):
+            problem = (
+                f"{name} looks like a secret (its name holds PASSWORD, SECRET, TOKEN or KEY), "
+                "and a plain value sits in the stack file, the state and every revision"
+            )
+            fix = (
+                f"store the value in Secret Manager (gcloud secrets create {name} "
+                f"--data-file=-), then {fix} and pulumi config set --path "
+                f"'{secret_key}.{name}' {name}:1"
+            )
+        if problem is None and (value is None or isinstance(value, list | dict)):
+            # Numbers and booleans are text as written (`pulumi config set --path` stores
+            # `true` and `4` unquoted); a list, a map or nothing is not an env value.
+            problem = f"{name} is not text (a {'null' if value is None else type(value).__name__})"
+            fix = f"write one quoted value for {name} in Pulumi.<stack>.yaml"
+        if problem is not None:
+            r.problem("appEnv", f"{problem}. Fix: {fix}")
+            continue
+        env[name] = config_string(value)
+    refs: list[SecretRef] = []
+    for name, value in sorted(r.string_map("appSecretEnv").items()):
+        fix = f"pulumi config set --path '{secret_key}.{name}' <SECRET_ID>:<version number>"
+        problem = _env_name_problem(name)
+        if problem is None and name in smtp_names:
+            problem = f"{name} is declared twice: the e-mail settings set it already" + (
+                " (smtpPassword is the secret this stack creates)"
+                if name == SMTP_SECRET_ENV
+                else ""
+            )
+            fix = f"pulumi config rm --path '{secret_key}.{name}'"
+        elif problem is None and name in env:
+            problem = f"{name} is declared twice: in appEnv and in appSecretEnv"
+            fix = f"keep one: pulumi config rm --path '{plain_key}.{name}'"
+        match = _SECRET_REF.match(value) if isinstance(value, str) else None
+        if problem is None and match is None:
+            latest = isinstance(value, str) and value.rsplit(":", 1)[-1].lower() == "latest"
+            problem = (
+                f"{name}: the reference is not SECRET_ID:VERSION (an existing secret's id and a "
+                "whole version number, e.g. OPENAI_API_KEY:5)"
+                + (
+                    "; latest is refused: a new version would reach instances at random and "
+                    "roll no revision"
+                    if latest
+                    else ""
+                )
+            )
+        if problem is None and match and match.group(1) == SMTP_SECRET_ENV:
+            problem = (
+                f"{name}: secret {SMTP_SECRET_ENV} is the one this stack creates and owns "
+                "(smtpPassword); an env var reads it as SMTP_PASSWORD already"
+            )
+            fix = f"pulumi config rm --path '{secret_key}.{name}'"
+        if problem is not None:
+            r.problem("appSecretEnv", f"{problem}. Fix: {fix}")
+            continue
+        refs.append(SecretRef(name, match.group(1), match.group(2)))
+    return tuple(env.items()), tuple(refs)
 
 
 def _verification(r: _Reader, service_name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -788,7 +1003,9 @@ def _verification(r: _Reader, service_name: str) -> tuple[tuple[str, ...], tuple
         r.problem(
             "verifyAllowedServices",
             f"{', '.join(map(repr, bad))}: not another Cloud Run service name. Fix: list only "
-            "the names of other services allowed in the region (not the service itself)",
+            "the names of other services allowed in the region (not the service itself), "
+            f"e.g. pulumi config set --path '{KEYS_BY_NAME['verifyAllowedServices'].full}[0]' "
+            "<service>",
         )
     return checks, allowed
 
@@ -822,7 +1039,11 @@ def _smtp(r: _Reader, password: Any) -> SmtpSettings:
                 "(or pulumi config set emergence-cloudrun:emailEnabled false)",
             )
     if enabled and not host:
-        r.problem("smtpHost", "is empty while emailEnabled is true. Fix: set the SMTP server")
+        r.problem(
+            "smtpHost",
+            "is empty while emailEnabled is true. "
+            "Fix: pulumi config set emergence-cloudrun:smtpHost smtp.gmail.com",
+        )
     if enabled and not password_configured:
         r.problem(
             "smtpPassword",
@@ -890,8 +1111,38 @@ def _image_and_registry(r: _Reader, project_dir: Path) -> tuple[ImageSettings, R
 # --------------------------------------------------------------------------- entry points
 
 
+def undeclared_keys(names: Iterable[str], stack: str) -> list[tuple[str, str]]:
+    """Keys in the project's namespace that Pulumi.yaml does not declare: a typo that would
+    otherwise leave the intended setting at its default without a word."""
+    declared = {key.name: key for key in KEYS}
+    problems = []
+    for full in sorted(names):
+        namespace, _, name = full.partition(":")
+        if namespace != PROJECT or name in declared:
+            continue
+        guess = closest(name, declared)
+        hint = f"; did you mean {PROJECT}:{guess}?" if guess else ""
+        then = ""
+        if guess:
+            secret = " --secret" if declared[guess].secret else ""
+            value = "" if secret else " <value>"
+            then = f", then pulumi config set{secret} {PROJECT}:{guess}{value}"
+        problems.append(
+            (
+                full,
+                f"is not defined by the project configuration (Pulumi.yaml){hint} Fix: "
+                f"pulumi config rm {full}{then} (in Pulumi.{stack}.yaml)",
+            )
+        )
+    return problems
+
+
 def load_settings() -> Settings:
     """Inside a Pulumi program: read `pulumi.Config`, validate, return Settings or raise."""
+    stack = pulumi.get_stack()
+    typos = undeclared_keys(pulumi.runtime.config.CONFIG.get(), stack)
+    if typos:
+        raise SettingsError(stack, typos)
     raw: dict[str, str | None] = {}
     configs: dict[str, pulumi.Config] = {}
     secrets_present: set[str] = set()
@@ -905,14 +1156,111 @@ def load_settings() -> Settings:
                 password = value
             continue
         raw[key.full] = cfg.get(key.name)
-    return build_settings(
-        pulumi.get_stack(), raw, secrets_present=secrets_present, password=password
+    return build_settings(stack, raw, secrets_present=secrets_present, password=password)
+
+
+# --------------------------------------------------------------------------- the stack file
+
+STACK_FILE_MAX_BYTES = 256 * 1024  # a stack file is a few KB; this stops a runaway file early
+STACK_FILE_MAX_DEPTH = 16  # nesting of maps and lists (stack files need 3)
+_CIPHERTEXT = re.compile(r"^[A-Za-z0-9+/=_:-]{16,65536}$")
+
+
+class _StackFileProblem(Exception):
+    """Something in the stack file the program refuses to read; `line` is 1-based."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.line = line
+
+
+@functools.cache
+def _stack_loader() -> type:
+    """A YAML loader that reads stack files the way the Pulumi CLI does (go-yaml v3, the
+    YAML 1.2 core schema: `yes`/`on` and dates are text as written, `010` is octal), and
+    refuses what a stack file never needs: anchors and aliases (their expansion is unbounded:
+    "billion laughs"), duplicate keys (go-yaml refuses them; PyYAML keeps the last one) and
+    nesting deeper than STACK_FILE_MAX_DEPTH."""
+    import yaml  # noqa: PLC0415 - only the commands need YAML
+
+    class Loader(yaml.SafeLoader):
+        yaml_implicit_resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}  # noqa: RUF012
+
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self.depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise _StackFileProblem(
+                    f"uses a YAML anchor or alias ('&{event.anchor}' / '*{event.anchor}'), "
+                    "which a stack file never needs (an alias can expand without bound)",
+                    event.start_mark.line + 1,
+                )
+            self.depth += 1
+            if self.depth > STACK_FILE_MAX_DEPTH:
+                raise _StackFileProblem(
+                    f"nests maps and lists more than {STACK_FILE_MAX_DEPTH} deep",
+                    event.start_mark.line + 1,
+                )
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    line = key_node.start_mark.line + 1
+                    if key_node.value in seen:
+                        raise _StackFileProblem(
+                            f"writes the key {key_node.value!r} twice (lines "
+                            f"{seen[key_node.value]} and {line}); the Pulumi CLI refuses that"
+                        )
+                    seen[key_node.value] = line
+            return super().construct_mapping(node, deep)
+
+    def construct_int(loader: Any, node: Any) -> int | float:
+        text = loader.construct_scalar(node).replace("_", "")
+        sign, body = (-1, text[1:]) if text[:1] == "-" else (1, text.lstrip("+"))
+        try:
+            if re.fullmatch(r"0[0-7]+", body):  # go-yaml v3 still reads 010 as octal
+                return sign * int(body, 8)
+            return sign * int(body, 0)  # decimal, 0b, 0o, 0x
+        except ValueError:
+            return float(text)  # 09: not octal; go-yaml falls back to a float too
+
+    resolvers = (
+        ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+        ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+        (
+            "tag:yaml.org,2002:int",
+            r"^[-+]?(?:0b[01_]{1,64}|0o?[0-7_]{1,24}|0x[0-9a-fA-F_]{1,16}|[0-9][0-9_]{0,30})$",
+            list("-+0123456789"),
+        ),
+        (
+            "tag:yaml.org,2002:float",
+            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+            list("-+.0123456789"),
+        ),
     )
+    for tag, pattern, first in resolvers:
+        Loader.add_implicit_resolver(tag, re.compile(pattern), first)
+    Loader.add_constructor("tag:yaml.org,2002:int", construct_int)
+    return Loader
+
+
+def _stack_file_error(stack: str, path: Path, detail: str) -> SettingsError:
+    return SettingsError(stack, [(path.name, f"{detail}. Fix: correct {path}")])
 
 
 def read_stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     """`Pulumi.<stack>.yaml` as a mapping; SettingsError naming the file and the fix when it is
-    missing, unreadable, not YAML, or its `config` is not a mapping."""
+    missing, unreadable, too large, not YAML, uses what a stack file never needs (anchors and
+    aliases, duplicate keys, deep nesting), or its `config` is not a mapping."""
     import yaml  # noqa: PLC0415 - only the commands need YAML
 
     path = project_dir / f"Pulumi.{stack}.yaml"
@@ -933,13 +1281,24 @@ def read_stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, An
             ],
         )
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        with path.open("rb") as handle:
+            data = handle.read(STACK_FILE_MAX_BYTES + 1)
+        if len(data) > STACK_FILE_MAX_BYTES:
+            raise _StackFileProblem(
+                f"is larger than {STACK_FILE_MAX_BYTES // 1024} KB, far more than a stack "
+                "file holds"
+            )
+        text = data.decode("utf-8").removeprefix("\ufeff")
+        document = yaml.load(text, Loader=_stack_loader()) or {}  # noqa: S506 - a SafeLoader
+    except _StackFileProblem as exc:
+        where = f" at line {exc.line}" if exc.line else ""
+        raise _stack_file_error(stack, path, f"{exc}{where}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, RecursionError) as exc:
         mark = getattr(exc, "problem_mark", None)
         if isinstance(exc, yaml.YAMLError) and mark is not None:
             detail = f"{getattr(exc, 'problem', None) or 'not YAML'} at line {mark.line + 1}"
         else:
-            detail = " ".join(str(getattr(exc, "strerror", None) or exc).split())
+            detail = " ".join(str(getattr(exc, "strerror", None) or exc).split())[:200]
         raise SettingsError(
             stack, [(path.name, f"cannot be read ({detail}). Fix: correct or restore {path}")]
         ) from None
@@ -962,43 +1321,166 @@ def read_stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, An
     return document
 
 
+_ODD_TAGS = {"bytes": "!!binary", "set": "!!set", "tuple": "!!omap or !!pairs"}
+
+
+def _odd_value(value: Any) -> str | None:
+    """What makes a YAML value one no setting takes (None when it is plain data)."""
+    odd: str | None = None
+    if value is None:
+        odd = "null"
+    elif isinstance(value, float):
+        odd = None if math.isfinite(value) else f"the number {value}"
+    elif isinstance(value, list):
+        odd = next((o for o in map(_odd_value, value) if o), None)
+    elif isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            return "a map whose keys are not all text"
+        inner = (_odd_value(v) for v in value.values() if v is not None)  # null: judged later
+        odd = next((o for o in inner if o), None)
+    elif not isinstance(value, bool | str | int):
+        kind = type(value).__name__
+        tag = _ODD_TAGS.get(kind, "!!timestamp" if kind in ("date", "datetime") else kind)
+        odd = f"a {tag} value"
+    return odd
+
+
+def _secure_ciphertext(value: Any) -> str | None:
+    """The ciphertext of a `secure:` value, or None when it is not one Pulumi writes: a
+    mapping with the single key `secure` holding base64 text (`v1:<nonce>:<ciphertext>` for
+    a passphrase)."""
+    if not (isinstance(value, dict) and list(value) == ["secure"]):
+        return None
+    text = value["secure"]
+    if not isinstance(text, str) or not _CIPHERTEXT.match(text):
+        return None
+    parts = text.split(":")
+    if parts[0] == "v1" and len(parts) == 3:
+        parts = parts[1:]
+    elif len(parts) != 1:
+        return None
+    try:
+        for part in parts:
+            base64.b64decode(part, validate=True)
+    except ValueError:
+        return None
+    return text
+
+
+def _value_problem(full: str, value: Any, file: str) -> str | None:
+    """Why a plain stack value is refused (None: it is read as the CLI reads it)."""
+    odd = _odd_value(value)
+    if odd == "null":
+        return (
+            f"has no value in {file} (the Pulumi CLI reads that as an empty string today, as "
+            f"null later). Fix: write '' for empty, or pulumi config rm {full}"
+        )
+    if odd is not None:
+        return (
+            f"holds {odd} in {file}, which no setting takes. Fix: write it as plain (quoted) "
+            f"text, or pulumi config set {full} <value>"
+        )
+    key = next((k for k in (*KEYS, *GCP_KEYS) if k.full == full), None)
+    wants = {"array": list, "object": dict}.get(key.type) if key else None
+    if key and isinstance(value, list | dict) and not (wants and isinstance(value, wants)):
+        shape = {"array": "a list", "object": "a map"}.get(key.type, f"one {key.type}")
+        given = "a list" if isinstance(value, list) else "a map"
+        return (
+            f"must be {shape} (type '{key.type}' in Pulumi.yaml), not {given}. Fix: correct "
+            f"it in {file}"
+        )
+    return None
+
+
 def read_stack_config(
     stack: str, project_dir: Path = PROJECT_DIR
 ) -> tuple[dict[str, str], set[str]]:
     """Read `Pulumi.<stack>.yaml`: (plain values as config strings, names of secure keys).
 
-    Secure values are never decrypted here; only their presence is reported.
+    Values reach the program as the Pulumi CLI hands them over (strings as written, numbers
+    and booleans as JSON text, lists and maps as JSON). Refused, each by its key and all at
+    once: a key of the project that Pulumi.yaml does not declare (a typo), a key written twice
+    (`smtpPort` and `emergence-cloudrun:smtpPort`), a null, a YAML value no setting takes
+    (`!!binary`, `!!set`, `!!timestamp`, infinity), a list or map where Pulumi.yaml declares a
+    single value (and the reverse), a secret key in plain text and a malformed `secure:`
+    value. Secure values are never decrypted here (only their presence is reported) and no
+    refused value is repeated.
     """
     document = read_stack_file(stack, project_dir)
     values: dict[str, str] = {}
     secure: set[str] = set()
+    problems: list[tuple[str, str]] = []
     secret_keys = {key.full for key in KEYS if key.secret}
+    fulls: dict[str, str] = {}
+    file = f"Pulumi.{stack}.yaml"
     for name, value in (document.get("config") or {}).items():
         full = name if ":" in name else f"{PROJECT}:{name}"
+        if full in fulls:
+            problems.append(
+                (
+                    full,
+                    f"is set twice in {file}, as {fulls[full]!r} and as {name!r}. Fix: "
+                    f"keep one of them",
+                )
+            )
+            continue
+        fulls[full] = name
         if isinstance(value, dict) and "secure" in value:
-            secure.add(full)
-        elif full in secret_keys:  # the value itself is never repeated, not even here
-            raise SettingsError(
-                stack,
-                [
+            if _secure_ciphertext(value) is None:
+                problems.append(
                     (
                         full,
-                        f"is written in plain text in Pulumi.{stack}.yaml, so the secret is in "
-                        f"the file (and in git once committed). Fix: pulumi config rm {full}, "
-                        f"then pulumi config set --secret {full} (it prompts), and change the "
-                        "password: treat the old one as leaked",
+                        f"its secure: value in {file} is not a ciphertext the Pulumi CLI "
+                        f"writes. Fix: pulumi config set --secret {full} (it prompts; if a "
+                        "password was typed there by hand, treat it as leaked)",
                     )
-                ],
+                )
+            else:
+                secure.add(full)
+            continue
+        if full in secret_keys:  # the value itself is never repeated, not even here
+            problems.append(
+                (
+                    full,
+                    f"is written in plain text in {file}, so the secret is in the file (and in "
+                    f"git once committed). Fix: pulumi config rm {full}, then pulumi config set "
+                    f"--secret {full} (it prompts), and change the password: treat the old one "
+                    "as leaked",
+                )
             )
-        else:
-            values[full] = config_string(value)
+            continue
+        problem = _value_problem(full, value, file)
+        if problem is not None:
+            problems.append((full, problem))
+            continue
+        values[full] = config_string(value)
+    problems += undeclared_keys(fulls, stack)
+    if problems:
+        raise SettingsError(stack, problems)
     return values, secure
 
 
+def _go_float(value: float) -> str:
+    """A float as Go's encoding/json writes it (what the Pulumi CLI passes): 10.0 -> "10"."""
+    text = repr(value)
+    if 1e-6 <= abs(value) < 1e21 and "e" in text:
+        text = format(Decimal(text), "f")
+    if text.endswith(".0"):
+        text = text[:-2]
+    return text
+
+
 def config_string(value: Any) -> str:
-    """How the Pulumi CLI hands a YAML value to the program: strings as is, the rest as JSON."""
+    """How the Pulumi CLI hands a YAML value to the program: strings as is, the rest as JSON
+    text (numbers and booleans as Go writes them)."""
     if isinstance(value, str):
         return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _go_float(value)
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -150,7 +150,7 @@ def as_json(evaluation: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from infra.config import SettingsError  # noqa: PLC0415
+    from infra.config import PROJECT, SettingsError  # noqa: PLC0415
     from infra.mockrun import REAL_GIT, evaluate, placeholder_secrets, stack_config  # noqa: PLC0415
 
     try:
@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     evaluation.warnings.extend(
         f"{name} is not set in Pulumi.{args.stack}.yaml; planned with a placeholder. "
-        f"`pulumi up` needs it: pulumi config set --secret {name}"
+        f"`pulumi up` needs it: pulumi config set --secret {PROJECT}:{name} --stack {args.stack}"
         for name in missing
     )
     print(as_json(evaluation) if args.json else render(evaluation, args.all))

@@ -1,4 +1,9 @@
-"""The runtime service account: dedicated to the service, never the default compute one."""
+"""The runtime service account: dedicated to the service, never the default compute one.
+
+It holds the project roles the stack lists (`runtimeRoles`; prod's are what the real app's code
+uses, see README "Stack prod's runtime roles") and never a basic role; secret access is granted
+on each secret by the secrets components, never here.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from infra.config import Settings
 
 _ACCOUNT_ID = re.compile(r"^[a-z](?:[-a-z0-9]{4,28}[a-z0-9])$")
 BASIC_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
+SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"  # noqa: S105 - a role name
 
 
 def account_id_for(service_name: str) -> str:
@@ -51,6 +57,11 @@ class RuntimeIdentity(pulumi.ComponentResource):
         basic = sorted(set(args.roles) & BASIC_ROLES)
         if basic:
             raise ValueError(f"RuntimeIdentity: basic roles are never granted: {basic}")
+        if SECRET_ACCESSOR in args.roles:
+            raise ValueError(
+                "RuntimeIdentity: secretAccessor is granted per secret (SmtpSecret, "
+                "SecretAccess), never on the project"
+            )
         super().__init__("emergence:identity:RuntimeIdentity", name, None, opts)
         self.account = gcp.serviceaccount.Account(
             f"{name}-sa",

@@ -1,19 +1,22 @@
-"""Secret Manager secret SMTP_PASSWORD, its version, and access for the runtime account only."""
+"""Secret Manager: the secret SMTP_PASSWORD this stack owns (secret, version, access), and
+access to the existing secrets the app reads (appSecretEnv), which this stack never owns."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
 
 from infra.components.options import child_options
-from infra.config import Settings
+from infra.config import SecretRef, Settings
 from infra.rules.adoption import SMTP_SECRET_ID, secret_import_id
 
 ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"
 _SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_VERSION = re.compile(r"^[1-9][0-9]*$")
 
 
 @dataclass
@@ -84,3 +87,61 @@ class SmtpSecret(pulumi.ComponentResource):
             opts=child,
         )
         self.register_outputs({"secret_id": self.secret.secret_id, "version": self.version.version})
+
+
+@dataclass
+class SecretAccessArgs:
+    project: str
+    accessor_member: pulumi.Input[str]  # serviceAccount:<email>
+    refs: Sequence[SecretRef] = ()  # appSecretEnv: env var -> existing secret, pinned version
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, accessor_member: pulumi.Input[str]
+    ) -> SecretAccessArgs:
+        return cls(
+            project=settings.project,
+            accessor_member=accessor_member,
+            refs=settings.service.secret_env,
+        )
+
+
+class SecretAccess(pulumi.ComponentResource):
+    """secretAccessor for the runtime account on each existing secret the app reads, on that
+    secret alone (never the project). The secrets and their versions are not declared: they
+    exist already and belong to whoever made them, so no `pulumi destroy` or update can touch
+    them. One binding per secret, however many env vars read it. The service depends on
+    `bindings`: Cloud Run checks that access when it deploys a revision.
+    """
+
+    bindings: list[gcp.secretmanager.SecretIamMember]
+
+    def __init__(
+        self, name: str, args: SecretAccessArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        for ref in args.refs:
+            if not _SECRET_ID.match(ref.secret_id):
+                raise ValueError(f"SecretAccess: bad secret id {ref.secret_id!r} for {ref.name}")
+            if not _VERSION.match(ref.version):
+                raise ValueError(
+                    f"SecretAccess: pin {ref.name} to a version number, not {ref.version!r}"
+                )
+            if ref.secret_id == SMTP_SECRET_ID:
+                raise ValueError(
+                    f"SecretAccess: {SMTP_SECRET_ID} is the secret this stack owns (SmtpSecret)"
+                )
+        super().__init__("emergence:secrets:SecretAccess", name, None, opts)
+        self.bindings = [
+            gcp.secretmanager.SecretIamMember(
+                f"{name}-{secret_id}",
+                project=args.project,
+                secret_id=secret_import_id(args.project, secret_id),
+                role=ACCESSOR_ROLE,
+                member=args.accessor_member,
+                opts=child_options(self, opts),
+            )
+            for secret_id in sorted({ref.secret_id for ref in args.refs})
+        ]
+        self.register_outputs(
+            {"secrets": sorted({ref.secret_id for ref in args.refs}), "role": ACCESSOR_ROLE}
+        )

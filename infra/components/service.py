@@ -1,8 +1,10 @@
 """The one Cloud Run v2 service, `emergence-app`.
 
-Image by digest; the guide's e-mail settings as env vars; SMTP_PASSWORD as a Secret Manager
-reference pinned to the created version; startup and liveness probes on the health path; all
-traffic on the latest revision, or pinned to one revision for a rollback.
+Image by digest; the guide's e-mail settings and the app's own plain env (`appEnv`) as env
+vars; SMTP_PASSWORD as a Secret Manager reference pinned to the created version, and the
+existing secrets the app reads (`appSecretEnv`) pinned to their versions; startup and liveness
+probes on the health path; all traffic on the latest revision, or pinned to one revision for a
+rollback.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.components.options import child_options
-from infra.config import ServiceSettings, Settings
+from infra.config import ENV_NAME, SECRET_LOOKING_ENV, ServiceSettings, Settings
 from infra.rules.adoption import (
     GCLOUD_MANAGED_SERVICE_FIELDS,
     INVOKER_ROLE,
@@ -27,9 +29,8 @@ from infra.rules.adoption import (
 LATEST = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
 REVISION = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RESERVED_ENV = frozenset({"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"})
-_SECRET_LOOKING = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.IGNORECASE)
+_RESERVED_ENV = re.compile(r"^(?:PORT|K_[A-Z0-9_]*)$")  # set by Cloud Run itself
+_VERSION = re.compile(r"^[1-9][0-9]*$")
 
 
 @dataclass
@@ -72,7 +73,7 @@ class AppServiceArgs:
             settings=settings.service,
             image=image,
             service_account_email=service_account_email,
-            env=settings.smtp.env(),
+            env=settings.plain_env(),
             secret_env=secret_env,
             rollback_revision=settings.rollback_revision,
             import_id=import_id,
@@ -88,23 +89,27 @@ def traffic_targets(rollback_revision: str | None) -> list[dict[str, object]]:
 
 
 def validate_env(env: Mapping[str, str], secret_env: Sequence[SecretEnv]) -> None:
+    """The settings refuse all of this by key first (infra/config.py); the component refuses
+    it too, for any caller."""
     names = [*env, *(s.name for s in secret_env)]
     for name in names:
-        if not _ENV_NAME.match(name):
+        if not ENV_NAME.match(name):
             raise ValueError(f"AppService: {name!r} is not a valid environment variable name")
-        if name in _RESERVED_ENV:
+        if _RESERVED_ENV.match(name):
             raise ValueError(f"AppService: {name} is set by Cloud Run and cannot be declared")
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"AppService: env vars declared twice: {', '.join(duplicates)}")
-    plain_secrets = sorted(n for n in env if _SECRET_LOOKING.search(n))
+    plain_secrets = sorted(n for n in env if SECRET_LOOKING_ENV.search(n))
     if plain_secrets:
         raise ValueError(
             f"AppService: {', '.join(plain_secrets)} look like secrets; pass them as "
             "secret_env (a Secret Manager reference), never as a plain value"
         )
     for s in secret_env:
-        if isinstance(s.version, str) and not s.version.isdigit():
+        if isinstance(s.version, str) and not _VERSION.match(s.version):
+            raise ValueError(f"AppService: pin {s.name} to a version number, not {s.version!r}")
+        if isinstance(s.version, int) and s.version < 1:
             raise ValueError(f"AppService: pin {s.name} to a version number, not {s.version!r}")
 
 

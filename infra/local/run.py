@@ -108,15 +108,15 @@ def container_env(
     """The container's environment: what Cloud Run sets, plus what the stack declares.
 
     Cloud Run sets PORT, K_SERVICE, K_REVISION and K_CONFIGURATION; the service declares the
-    SMTP settings (`settings.smtp.env()`, the same call the program makes) and SMTP_PASSWORD
-    from Secret Manager, which here comes from the caller.
+    SMTP settings and appEnv (`settings.plain_env()`, the same call the program makes) and
+    SMTP_PASSWORD from Secret Manager, which here comes from the caller.
     """
     env = {
         "PORT": str(port),
         "K_SERVICE": settings.service.name,
         "K_REVISION": revision,
         "K_CONFIGURATION": settings.service.name,
-        **settings.smtp.env(),
+        **settings.plain_env(),
     }
     if password is not None:
         env[SECRET_ENV] = password

@@ -64,6 +64,7 @@ def inspect_repo(repo: Path, default_branch: str = "main") -> GitInfo:
     branch = _git(repo, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
     shallow = _git(repo, "rev-parse", "--is-shallow-repository").stdout.strip() == "true"
     paths = tuple(line[3:] for line in status.splitlines() if line.strip())
+    untracked = tuple(line[3:] for line in status.splitlines() if line.startswith("?? "))
     digest = ""
     if paths:
         diff = _git(repo, "diff", "HEAD", "--binary").stdout
@@ -80,6 +81,7 @@ def inspect_repo(repo: Path, default_branch: str = "main") -> GitInfo:
         branch=None if branch == "HEAD" else branch,
         changes_digest=digest,
         changed_paths=paths,
+        untracked_paths=untracked,
         default_branch=default_branch,
         default_branch_ref=ref,
         on_default_branch=on_branch,
@@ -152,3 +154,18 @@ def enforce(verdict: GateVerdict, *, dry_run: bool, log: Any = pulumi.log) -> No
         raise DeployRefused(verdict.message())
     only_branch = verdict.info is not None and not verdict.info.dirty
     (log.info if only_branch else log.warn)(verdict.message(preview=True))
+
+
+def dirties_work_tree(repo: Path, path: Path) -> Path | None:
+    """The work tree of `repo` when writing `path` would add an untracked file to it (the
+    clean-tree gate would then refuse prod); None when `path` is outside it, git ignores it,
+    or `repo` is not a git work tree."""
+    top = _git(repo, "rev-parse", "--show-toplevel", check=False)
+    if top.returncode != 0 or not top.stdout.strip():
+        return None
+    root = Path(top.stdout.strip()).resolve()
+    target = path.resolve()
+    if not target.is_relative_to(root):
+        return None
+    ignored = _git(root, "check-ignore", "-q", "--no-index", str(target), check=False)
+    return None if ignored.returncode == 0 else root

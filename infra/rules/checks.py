@@ -153,7 +153,8 @@ def parse_checks(lines: Sequence[str] | None, key: str = CHECKS_KEY) -> tuple[Ch
             spec = parse_check(line)
         except CheckSpecError as exc:
             raise CheckSpecError(
-                f"{key}: entry {index}: {exc}. Fix: correct that line, written like "
+                f"{key}: entry {index}: {exc}. Fix: correct that line (pulumi config set "
+                f"--path '{key}[{index}]' '<line>'), written like "
                 f"{DEFAULT_CHECK_LINES[0]!r}"
             ) from None
         if any(s.name == spec.name for s in specs):

@@ -29,6 +29,7 @@ class GitInfo:
     branch: str | None  # None on a detached HEAD (CI checkouts)
     changes_digest: str = ""  # short hash of the uncommitted changes, "" when clean
     changed_paths: tuple[str, ...] = ()  # what `git status` lists (tracked and untracked)
+    untracked_paths: tuple[str, ...] = ()  # the untracked ones among them
     default_branch: str = "main"
     default_branch_ref: str | None = None  # "origin/main" or "main": what HEAD was checked against
     on_default_branch: bool = False  # HEAD is an ancestor of (or equal to) default_branch_ref
@@ -89,7 +90,7 @@ class GateVerdict:
             lines.append("Fix:")
             lines += [f"  - {f}" for f in self.fixes]
             lines.append(
-                f"  - emergencies only: pulumi config set {OVERRIDE_KEY} true "
+                f"  - emergencies only: pulumi config set {OVERRIDE_KEY} true --stack {self.stack} "
                 "(the override is recorded in the stack outputs; unset it afterwards)"
             )
         return "\n".join(lines)
@@ -134,9 +135,11 @@ def check_deploy_source(
             if more > 0:
                 shown += f" and {more} more"
             problems.append(f"the working tree has uncommitted changes: {shown}")
+            # A plain `git stash` leaves untracked files where they are, so the tree stays dirty.
+            stash = "git stash --include-untracked" if info.untracked_paths else "git stash"
             fixes.append(
                 "commit the changes and merge them into "
-                f"{default_branch} (or git stash them), then deploy again (see git status)"
+                f"{default_branch} (or {stash} them), then deploy again (see git status)"
             )
         if info.default_branch_ref is None:
             problems.append(

@@ -369,19 +369,44 @@ def validate_dedicated_service_account(
         report_violation(f"The service runs as the default account {account!r}.", None)
 
 
+def _pinned(version: Any) -> bool:
+    """A whole version number >= 1: 5, 5.0 (the engine's numbers), "5", or
+    "projects/<p>/secrets/<id>/versions/5". Never `latest`, an alias, empty or 0."""
+    number = whole_number(version)
+    if number is not None:
+        return number >= 1
+    if not isinstance(version, str):
+        return False
+    last = version.rsplit("/", 1)[-1]
+    return last.isdigit() and int(last) >= 1 and (last == version or "/versions/" in version)
+
+
 def _env_findings(env: Any, v1: bool) -> str | None:
-    """Why a secret-looking env var is wrong, or None when it is a pinned Secret Manager ref."""
+    """Why an env var's secret reference is wrong, or None when it is pinned (or there is none).
+
+    Any reference is judged, whatever the variable's name: `latest` means a rotation reaches
+    instances at random and rolls no revision, for an API key as much as for a password.
+    """
+    source = get(env, "valueFrom" if v1 else "valueSource")
+    ref = get(source, "secretKeyRef")
+    if not is_mapping(ref):
+        return None
+    secret_field, version_field = ("name", "key") if v1 else ("secret", "version")
+    if not text(ref, secret_field):
+        return "is not read from Secret Manager (its secret reference names no secret)"
+    version = get(ref, version_field)
+    if not _pinned(version):
+        return f"is not pinned to a secret version number (version={version!r})"
+    return None
+
+
+def _plain_secret_finding(env: Any, v1: bool) -> str | None:
+    """Why a variable whose name looks secret is wrong: a plain value, or no Secret Manager
+    reference at all (None when it has a reference: _env_findings judges that)."""
     if present(env, "value"):
         return "carries a plain value"
-    ref = get(env, "valueFrom" if v1 else "valueSource", "secretKeyRef")
-    secret_field, version_field = ("name", "key") if v1 else ("secret", "version")
-    if not is_mapping(ref) or not text(ref, secret_field):
+    if not is_mapping(get(get(env, "valueFrom" if v1 else "valueSource"), "secretKeyRef")):
         return "is not read from Secret Manager"
-    version = get(ref, version_field)
-    if whole_number(version) is not None:
-        return None
-    if not isinstance(version, str) or not version or version.rsplit("/", 1)[-1] == "latest":
-        return f"is not pinned to a secret version (version={version!r})"
     return None
 
 
@@ -397,9 +422,11 @@ def validate_secret_env(args: ResourceValidationArgs, report_violation: ReportVi
             for index in range(length(args.props, *envs)):
                 with unknowns:
                     name = text(args.props, *envs, index, "name")
-                    if not name or not SECRET_NAME_RE.search(name):
-                        continue
-                    finding = _env_findings(get(args.props, *envs, index), v1)
+                    env = get(args.props, *envs, index)
+                    finding = None
+                    if name and SECRET_NAME_RE.search(name):
+                        finding = _plain_secret_finding(env, v1)
+                    finding = finding or _env_findings(env, v1)
                     if finding:
                         report_violation(f"Env var {name} (container {container}) {finding}.", None)
     unknowns.raise_first()
@@ -627,8 +654,10 @@ POLICIES: list[Policy] = [
     _resource(
         "secret-env-from-secret-manager",
         "Env vars whose names look secret (*PASSWORD*, *SECRET*, *TOKEN*, *KEY*) come from "
-        "Secret Manager, pinned to a version. Fix: use value_source.secret_key_ref with the "
-        "created SecretVersion's version, never a plain value or `latest`.",
+        "Secret Manager, and every Secret Manager reference is pinned to a version number. "
+        "Fix: use value_source.secret_key_ref with the created SecretVersion's version (or, for "
+        "an existing secret, its number: appSecretEnv NAME: SECRET_ID:5), never a plain value "
+        "or `latest`.",
         validate_secret_env,
     ),
     _resource(

@@ -127,9 +127,14 @@ def test_an_unreachable_logging_endpoint_is_named_with_its_variable(monkeypatch,
     assert f"cannot reach {url}" in err and "LOGGING_API_ENDPOINT points there" in err
 
 
-def test_adopt_into_an_unwritable_import_file_is_one_line_and_prints_no_steps(tmp_path, capsys):
+def test_adopt_into_an_unwritable_import_file_is_one_line_and_prints_no_steps(
+    tmp_path, capsys, fake_cloud_run
+):
+    from tests.adopt_helpers import seed_live_production
+
+    seed_live_production(fake_cloud_run)
     target = tmp_path / "missing-folder" / "adopt.json"
-    assert main(["adopt", "--import-file", str(target)]) == 2
+    assert main(["adopt", "--accept-service-account", "--import-file", str(target)]) == 2
     out, err = capsys.readouterr()
     assert out == ""  # no half-printed procedure above the error
     assert err.count("\n") == 1, err

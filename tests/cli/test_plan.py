@@ -28,7 +28,8 @@ def test_plan_lists_every_resource_with_its_type(capsys):
     assert "registry = [secret]" in out
     assert PLACEHOLDER_SECRET not in out
     assert "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST" in out
-    assert "pulumi config set --secret smtpPassword" in out  # the stack file lacks it here
+    # the stack file lacks it here; the hint names the key and the stack
+    assert "pulumi config set --secret emergence-cloudrun:smtpPassword --stack prod" in out
 
 
 def test_plan_json_masks_secrets(capsys):

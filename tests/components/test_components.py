@@ -61,6 +61,47 @@ def test_identity_refuses_basic_roles_and_bad_ids():
         )
     with pytest.raises(ValueError, match="service account id"):
         identity.RuntimeIdentity("i", identity.RuntimeIdentityArgs("p-123456", "ab", "x", ()))
+    with pytest.raises(ValueError, match="per secret"):
+        identity.RuntimeIdentity(
+            "i",
+            identity.RuntimeIdentityArgs(
+                "p-123456", "emergence-run", "x", ("roles/secretmanager.secretAccessor",)
+            ),
+        )
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        (("OPENAI_API_KEY", "bad id!", "5"), "bad secret id"),
+        (("OPENAI_API_KEY", "OPENAI_API_KEY", "latest"), "version number"),
+        (("OPENAI_API_KEY", "OPENAI_API_KEY", "0"), "version number"),
+        (("MAIL", "SMTP_PASSWORD", "2"), "the secret this stack owns"),
+    ],
+)
+def test_secret_access_refuses_bad_references(ref, message):
+    from infra.config import SecretRef
+
+    args = secrets.SecretAccessArgs("p-123456", "serviceAccount:x@p.iam", (SecretRef(*ref),))
+    with pytest.raises(ValueError, match=message):
+        secrets.SecretAccess("s", args)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"K_FOO": "x"}, "set by Cloud Run"),
+        ({"DB_PASSWORD": "x"}, "look like secrets"),
+    ],
+)
+def test_service_refuses_reserved_and_secret_looking_env(env, message):
+    with pytest.raises(ValueError, match=message):
+        service.validate_env(env, ())
+
+
+def test_service_refuses_an_unpinned_secret_env():
+    with pytest.raises(ValueError, match="version number"):
+        service.validate_env({}, (service.SecretEnv("OPENAI_API_KEY", "OPENAI_API_KEY", "latest"),))
 
 
 @pytest.mark.parametrize("name", ["emergence-app", "a" * 49, "x-" * 20 + "y"])

@@ -24,6 +24,9 @@ Seed state
         # `traffic` as given; `trafficStatuses` derived (LATEST resolved to latestReadyRevision,
         # tag URIs filled in). set_traffic_statuses() overrides the statuses (drift, reconciling).
     fake.set_revision_state("emergence-app", rev, "failed")
+    fake.set_template("emergence-app", **gcloud_template(image=..., env={...}, secrets={...}))
+        # the service (and its latest revision) as `gcloud run deploy --set-env-vars ...
+        # --set-secrets ...` leaves it; update_service(..., client="gcloud") for top-level fields
     fake.service("emergence-app"), fake.revision("emergence-app", rev)   # the JSON, copies
     fake.revision_ids("emergence-app")           # newest first
 Revision ids look like Cloud Run's: `emergence-app-00003-kxw`. Creation times come from a fake
@@ -126,6 +129,76 @@ def timestamp(when: dt.datetime) -> str:
 
 def fake_digest(seed: str) -> str:
     return "sha256:" + hashlib.sha256(seed.encode()).hexdigest()
+
+
+# The live project's default compute service account (its number is public in the app's repo).
+PROJECT_NUMBER = "486095406755"
+COMPUTE_ACCOUNT = f"{PROJECT_NUMBER}-compute@developer.gserviceaccount.com"
+GCLOUD_VERSION = "539.0.0"
+
+
+def gcloud_template(
+    *,
+    image: str,
+    env: Mapping[str, str] | None = None,
+    secrets: Mapping[str, str] | None = None,
+    cpu: str = "1",
+    memory: str = "512Mi",
+    min_instances: int | None = None,
+    max_instances: int = 100,
+    concurrency: int = 80,
+    timeout: str = "300s",
+    port: int = 8080,
+    service_account: str = COMPUTE_ACCOUNT,
+) -> dict[str, Any]:
+    """The RevisionTemplate `gcloud run deploy` leaves, as the v2 Admin API shows it:
+    `--set-env-vars` in the order given, then `--set-secrets` (`NAME=SECRET:VERSION`), the
+    default compute account without `--service-account`, gcloud's default TCP startup probe
+    (240 s), no liveness probe, startup CPU boost on, and gcloud's client annotations."""
+    container: dict[str, Any] = {
+        "name": "emergence-app-1",
+        "image": image,
+        "ports": [{"name": "http1", "containerPort": port}],
+        "env": [{"name": k, "value": v} for k, v in (env or {}).items()]
+        + [
+            {
+                "name": name,
+                "valueSource": {
+                    "secretKeyRef": {
+                        "secret": ref.rsplit(":", 1)[0],
+                        "version": ref.rsplit(":", 1)[1],
+                    }
+                },
+            }
+            for name, ref in (secrets or {}).items()
+        ],
+        "resources": {
+            "limits": {"cpu": cpu, "memory": memory},
+            "cpuIdle": True,
+            "startupCpuBoost": True,
+        },
+        "startupProbe": {
+            "timeoutSeconds": 240,
+            "periodSeconds": 240,
+            "failureThreshold": 1,
+            "tcpSocket": {"port": port},
+        },
+    }
+    scaling: dict[str, Any] = {"maxInstanceCount": max_instances}
+    if min_instances:
+        scaling["minInstanceCount"] = min_instances
+    return {
+        "annotations": {
+            "run.googleapis.com/client-name": "gcloud",
+            "run.googleapis.com/client-version": GCLOUD_VERSION,
+        },
+        "serviceAccount": service_account,
+        "scaling": scaling,
+        "maxInstanceRequestConcurrency": concurrency,
+        "timeout": timeout,
+        "containers": [container],
+        "executionEnvironment": "EXECUTION_ENVIRONMENT_GEN2",
+    }
 
 
 @dataclass
@@ -408,6 +481,19 @@ class FakeCloudRun(FakeServer):
             svc = self._svc(service_id)
             svc.statuses_override = copy.deepcopy(statuses)
             self._refresh(service_id)
+
+    def set_template(self, service_id: str, **fields: Any) -> None:
+        """Set fields of the service's `template` (a RevisionTemplate: containers, scaling,
+        serviceAccount, timeout, annotations, ...) and of its latest revision alike, as a
+        deploy with those settings leaves them (see gcloud_template())."""
+        with self._lock:
+            svc = self._svc(service_id)
+            svc.data["template"].update(copy.deepcopy(fields))
+            latest = svc.data.get("latestCreatedRevision", "").rsplit("/", 1)[-1]
+            if latest in svc.revisions:
+                svc.revisions[latest].update(
+                    {k: copy.deepcopy(v) for k, v in fields.items() if k != "client"}
+                )
 
     def update_service(self, service_id: str, **fields: Any) -> None:
         """Set top-level Service fields directly (e.g. reconciling=True, terminalCondition=...)."""

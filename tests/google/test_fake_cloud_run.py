@@ -264,3 +264,31 @@ def test_the_schema_check_catches_drift():
     assert any("containers[0].port" in p for p in problems)
     operation = {"name": "op", "done": True, "response": {"@type": REVISION_ANY, "nmae": "typo"}}
     assert schema_problems(doc, "GoogleLongrunningOperation", operation) != []
+
+
+def test_services_shaped_like_gcloud_and_like_pulumi_up_follow_the_discovery_schema(
+    fake_cloud_run,
+):
+    """The services `python -m infra adopt` is tested against (tests/adopt_helpers.py)."""
+    from infra.mockrun import evaluate
+    from tests.adopt_helpers import deploy_as_declared, seed_live_production
+
+    doc = load_discovery("run.v2")
+    seed_live_production(fake_cloud_run)
+    service = fake_cloud_run.service_name(SERVICE)
+    live = call(fake_cloud_run, "GET", f"v2/{service}").json()
+    assert schema_problems(doc, "GoogleCloudRunV2Service", live) == []
+    revision = call(fake_cloud_run, "GET", f"v2/{service}/revisions/emergence-app-00348-rih")
+    assert schema_problems(doc, "GoogleCloudRunV2Revision", revision.json()) == []
+    env = {e["name"]: e for e in live["template"]["containers"][0]["env"]}
+    assert env["OPENAI_API_KEY"]["valueSource"]["secretKeyRef"] == {
+        "secret": "OPENAI_API_KEY",
+        "version": "5",
+    }
+    assert live["client"] == "gcloud" and live["template"]["annotations"]
+
+    fake_cloud_run.remove_service(SERVICE)
+    up = evaluate("prod", config={"adoptExisting": True}, secrets={"smtpPassword": "x"})
+    deploy_as_declared(fake_cloud_run, up.one("gcp:cloudrunv2/service:Service").inputs)
+    declared = call(fake_cloud_run, "GET", f"v2/{service}").json()
+    assert schema_problems(doc, "GoogleCloudRunV2Service", declared) == []

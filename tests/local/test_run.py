@@ -74,7 +74,7 @@ def test_the_container_gets_the_services_environment(prod, prod_settings):
     plain = {k: v for k, v in env.items() if k not in CLOUD_RUN_SETS and k != "SMTP_PASSWORD"}
     assert plain == {name: e["value"] for name, e in declared.items() if "value" in e}
     secret_refs = {name for name, e in declared.items() if "valueSource" in e}
-    assert secret_refs == {"SMTP_PASSWORD"}
+    assert secret_refs == {"SMTP_PASSWORD", *(r.name for r in prod_settings.service.secret_env)}
     assert env["SMTP_PASSWORD"] == TEST_SMTP_PASSWORD
     assert env["PORT"] == "8080"
     assert env["K_SERVICE"] == env["K_CONFIGURATION"] == prod.one(RUN_SERVICE).inputs["name"]
@@ -196,8 +196,14 @@ def contract_server(httpserver):
     return httpserver.url_for("").rstrip("/")
 
 
-def test_the_local_run_runs_the_stacks_default_checks(httpserver, prod_settings):
-    results = post_deploy_checks(prod_settings, contract_server(httpserver))
+@pytest.fixture(scope="module")
+def reference_settings():
+    """Stack reference: the reference app, whose checks are the guide's contract."""
+    return load_stack_settings("reference", supplied_secrets=("smtpPassword",))
+
+
+def test_the_local_run_runs_the_stacks_default_checks(httpserver, reference_settings):
+    results = post_deploy_checks(reference_settings, contract_server(httpserver))
     assert [(r.name, r.target, r.passed) for r in results] == [
         ("health", "/api/health", True),
         ("metrics", "/api/metrics", True),
@@ -207,10 +213,10 @@ def test_the_local_run_runs_the_stacks_default_checks(httpserver, prod_settings)
     ]
 
 
-def test_a_check_added_to_verify_checks_runs_and_can_fail(httpserver, prod_settings):
+def test_a_check_added_to_verify_checks_runs_and_can_fail(httpserver, reference_settings):
     settings = dataclasses.replace(
-        prod_settings,
-        verify_checks=(*prod_settings.verify_checks, "version /api/version 200 json"),
+        reference_settings,
+        verify_checks=(*reference_settings.verify_checks, "version /api/version 200 json"),
     )
     results = post_deploy_checks(settings, contract_server(httpserver))
     assert [r.name for r in results if not r.passed] == ["version"]

@@ -156,6 +156,15 @@ def plain_smtp_password(stack: list[Res]) -> None:
     _both(service, f"template.containers.0.envs.{index}", plain)
 
 
+def api_key_at_latest(stack: list[Res]) -> None:
+    """An existing secret the stack references (appSecretEnv), unpinned."""
+    service = _service(stack)
+    envs = service.props["template"]["containers"][0]["envs"]
+    index = next(i for i, e in enumerate(envs) if e["name"] == "OPENAI_API_KEY")
+    ref = {"secret": "OPENAI_API_KEY", "version": "latest"}
+    _both(service, f"template.containers.0.envs.{index}.valueSource.secretKeyRef", ref)
+
+
 def traffic_split_50_50(stack: list[Res]) -> None:
     split = [
         {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 50},
@@ -246,6 +255,7 @@ MUTATIONS: list[tuple[Mutation, str, dict[str, Any] | None]] = [
     (second_service, "single-cloud-run-service", None),
     (tag_instead_of_digest, "image-by-digest", None),
     (plain_smtp_password, "secret-env-from-secret-manager", None),
+    (api_key_at_latest, "secret-env-from-secret-manager", None),
     (traffic_split_50_50, "single-traffic-target", None),
     (retention_keeps_5, "revision-retention", None),
     (default_compute_account, "dedicated-service-account", None),

@@ -18,6 +18,7 @@ from tests.policy_helpers import (
     RETENTION_TYPE,
     SERVICE_V1,
     SERVICE_V2,
+    UNKNOWN,
     Pack,
     Res,
     compliant_stack,
@@ -432,6 +433,61 @@ def test_secret_env_violations(mutate, message):
 )
 def test_secret_env_accepts_pinned_versions(version):
     check(lambda s: _secret_env(s, valueSource=_ref(version)), set())
+
+
+def _api_key_ref(stack: list[Res], name: str, version: Any) -> None:
+    """An env var reading an existing secret (appSecretEnv), under any name."""
+    ref: dict[str, Any] = {"secret": name}
+    if version is not None:
+        ref["version"] = version
+    container(stack)["envs"].append({"name": name, "valueSource": {"secretKeyRef": ref}})
+
+
+@pytest.mark.parametrize("name", ["OPENAI_API_KEY", "DATABASE_URL", "GOOGLE_ALLOWED_EMAILS"])
+@pytest.mark.parametrize(
+    "version", ["latest", None, "", "0", 0, -3, "five", "5a", "projects/p/secrets/x/versions/"]
+)
+def test_every_secret_reference_is_pinned_whatever_its_name(name, version):
+    stack = compliant_stack()
+    _api_key_ref(stack, name, version)
+    report = Pack().preview(stack)
+    assert report.violated == {"secret-env-from-secret-manager"}
+    assert any(
+        f"Env var {name} (container 0) is not pinned to a secret version number" in m
+        for m in report.messages("secret-env-from-secret-manager")
+    )
+
+
+@pytest.mark.parametrize("name", ["OPENAI_API_KEY", "DATABASE_URL"])
+@pytest.mark.parametrize("version", ["5", 5, 5.0, "projects/emergence-469005/secrets/X/versions/5"])
+def test_a_pinned_reference_passes_whatever_its_name(name, version):
+    check(lambda s: _api_key_ref(s, name, version), set())
+
+
+def test_a_reference_that_names_no_secret_is_refused_whatever_its_name():
+    stack = compliant_stack()
+    container(stack)["envs"].append(
+        {"name": "DATABASE_URL", "valueSource": {"secretKeyRef": {"version": "3"}}}
+    )
+    report = Pack().preview(stack)
+    assert report.violated == {"secret-env-from-secret-manager"}
+    assert "names no secret" in " ".join(report.messages("secret-env-from-secret-manager"))
+
+
+def test_an_unknown_version_waits_for_up_and_hides_no_known_violation():
+    stack = compliant_stack()
+    _api_key_ref(stack, "OPENAI_API_KEY", UNKNOWN)
+    report = Pack().preview(stack)
+    assert report.violated == set()
+    assert report.unknown_notes == {"secret-env-from-secret-manager"}
+    _api_key_ref(stack, "ANTHROPIC_API_KEY", "latest")
+    report = Pack().preview(stack)
+    assert report.violated == {"secret-env-from-secret-manager"}
+    assert any("ANTHROPIC_API_KEY" in m for m in report.messages("secret-env-from-secret-manager"))
+
+
+def test_a_plain_value_under_a_plain_name_is_not_this_policys_business():
+    check(lambda s: container(s)["envs"].append({"name": "PYTHONPATH", "value": "/app/src"}), set())
 
 
 def test_secret_env_judges_v1_services():

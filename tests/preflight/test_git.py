@@ -70,6 +70,30 @@ def test_untracked_file_counts_as_dirty(work):
     assert not verdict(info).allowed
 
 
+def test_an_untracked_file_gets_a_stash_hint_that_stashes_it(work):
+    """A plain `git stash` leaves untracked files behind: the tree would stay dirty."""
+    (work / "adopt.json").write_text("{}")
+    info = read_git_info(work)
+    assert info.untracked_paths == ("adopt.json",)
+    assert "(or git stash --include-untracked them)" in verdict(info).message()
+
+
+def test_tracked_changes_alone_keep_the_plain_stash_hint(work):
+    (work / "app.txt").write_text("v2, not committed\n")
+    info = read_git_info(work)
+    assert info.untracked_paths == ()
+    message = verdict(info).message()
+    assert "(or git stash them)" in message and "--include-untracked" not in message
+
+
+def test_writing_a_file_dirties_the_tree_unless_outside_it_or_ignored(work, tmp_path):
+    assert gitinfo.dirties_work_tree(work, work / "adopt.json") == work.resolve()
+    assert gitinfo.dirties_work_tree(work, work / "sub" / "x.json") == work.resolve()
+    assert gitinfo.dirties_work_tree(work, tmp_path / "adopt.json") is None
+    assert gitinfo.dirties_work_tree(work, work / ".venv" / "adopt.json") is None  # ignored
+    assert gitinfo.dirties_work_tree(tmp_path / "nowhere", tmp_path / "x.json") is None
+
+
 def test_ignored_files_do_not_count(work):
     (work / ".venv").mkdir()
     (work / ".venv" / "python").write_text("x")

@@ -315,7 +315,7 @@ def test_a_team_check_runs_beside_the_contract():
 
 def test_cli_prints_a_table_and_exits_0_when_all_pass(capsys):
     with serve(ContractApp()) as url:
-        code = main(["verify", url, "--attempts", "1", "--no-admin"])
+        code = main(["verify", url, "--stack", "reference", "--attempts", "1", "--no-admin"])
     out = capsys.readouterr().out
     assert code == 0
     assert out.splitlines()[1].split()[:3] == ["CHECK", "TARGET", "RESULT"]
@@ -325,7 +325,7 @@ def test_cli_prints_a_table_and_exits_0_when_all_pass(capsys):
 def test_cli_exits_1_and_names_the_failure(capsys):
     app = ContractApp({"/api/chat/sessions": lambda _r: json_response([])})
     with serve(app) as url:
-        code = main(["verify", url, "--attempts", "1", "--no-admin"])
+        code = main(["verify", url, "--stack", "reference", "--attempts", "1", "--no-admin"])
     out = capsys.readouterr().out
     assert code == 1
     assert "FAIL: 4 of 5 checks passed; failed: auth" in out
@@ -357,7 +357,7 @@ def test_cli_json_for_machines(capsys):
 
 def test_cli_without_credentials_skips_the_admin_checks_and_says_why(capsys):
     with serve(ContractApp()) as url:
-        code = main(["verify", url, "--attempts", "1"])
+        code = main(["verify", url, "--stack", "reference", "--attempts", "1"])
     out = capsys.readouterr().out
     assert code == 0
     assert "Admin API checks (traffic on the latest ready revision" in out
@@ -388,7 +388,7 @@ def test_cli_runs_the_admin_checks_when_it_can_reach_the_api(fake_cloud_run, cap
     fake_cloud_run.add_service("emergence-app")
     revisions = [fake_cloud_run.deploy("emergence-app") for _ in range(3)]
     with serve(ContractApp()) as url:
-        code = main(["verify", url, "--attempts", "1"])
+        code = main(["verify", url, "--stack", "reference", "--attempts", "1"])
     out = capsys.readouterr().out
     assert code == 0, out
     rows = {line.split()[0]: line for line in out.splitlines()[2:-1]}
@@ -404,7 +404,7 @@ def test_cli_reports_a_split_and_a_leftover_canary_by_name(fake_cloud_run, capsy
     fake_cloud_run.set_traffic("emergence-app", [pinned(old, 50), pinned(new, 50)])
     fake_cloud_run.add_service("emergence-app-canary")
     with serve(ContractApp()) as url:
-        code = main(["verify", url, "--attempts", "1", "--json"])
+        code = main(["verify", url, "--stack", "reference", "--attempts", "1", "--json"])
     document = json.loads(capsys.readouterr().out)
     assert code == 1
     assert document["admin"] == "ran"
@@ -420,9 +420,9 @@ def test_cli_without_a_url_verifies_the_url_the_api_reports(fake_cloud_run, caps
     app = ContractApp()
     with serve(app) as url:
         fake_cloud_run.update_service("emergence-app", uri=url)
-        code = main(["verify", "--attempts", "1"])
+        code = main(["verify", "--stack", "reference", "--attempts", "1"])
     assert code == 0
-    assert f"at {url} (stack prod)" in capsys.readouterr().out
+    assert f"at {url} (stack reference)" in capsys.readouterr().out
     assert len(app.seen) == 5
 
 

@@ -21,6 +21,16 @@ REPOSITORY = "gcp:artifactregistry/repository:Repository"
 PROJECT_IAM = "gcp:projects/iAMMember:IAMMember"
 INVOKER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
 API = "gcp:projects/service:Service"
+API_KEYS = ("ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY")
+SMTP_ENV = (
+    "EMAIL_ENABLED",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "SMTP_USER",
+    "SMTP_FROM_EMAIL",
+    "SMTP_FROM_NAME",
+    "SMTP_USE_TLS",
+)
 
 
 def container(ev):
@@ -60,7 +70,7 @@ def test_rollback_pins_all_traffic_to_one_revision(fake_cloud_run):
     assert ev.of_type(IMAGE), "a new image is still built while pinned"
 
 
-def test_environment_is_the_guides_smtp_settings(prod):
+def test_environment_is_the_guides_smtp_settings_and_the_apps_own(prod):
     envs = {e["name"]: e for e in container(prod)["envs"]}
     plain = {name: e["value"] for name, e in envs.items() if "value" in e}
     assert plain == {
@@ -71,8 +81,66 @@ def test_environment_is_the_guides_smtp_settings(prod):
         "SMTP_FROM_EMAIL": "gonzalefernando@gmail.com",
         "SMTP_FROM_NAME": "ÉMERGENCE",
         "SMTP_USE_TLS": "1",
+        # appEnv: what production runs with (the app's deploy records)
+        "AUTH_DEV_MODE": "0",
+        "CONCEPT_RECALL_METRICS_ENABLED": "true",
+        "GOOGLE_ALLOWED_EMAILS": "gonzalefernando@gmail.com",
+        "PYTHONPATH": "/app/src",
     }
-    assert set(envs) == {*plain, "SMTP_PASSWORD"}
+    assert set(envs) == {*plain, "SMTP_PASSWORD", *API_KEYS}
+    assert all("valueSource" not in envs[name] for name in plain)
+
+
+def test_the_api_keys_are_references_to_the_existing_secrets_at_version_5(prod):
+    envs = {e["name"]: e for e in container(prod)["envs"]}
+    for name in API_KEYS:
+        assert "value" not in envs[name]
+        assert envs[name]["valueSource"] == {"secretKeyRef": {"secret": name, "version": "5"}}
+    # Existing secrets: referenced, never declared (so never owned, changed or destroyed).
+    assert [s.inputs["secretId"] for s in prod.of_type(SECRET)] == ["SMTP_PASSWORD"]
+    assert [v.inputs["secret"] for v in prod.of_type(SECRET_VERSION)] == [prod.one(SECRET).id]
+
+
+def test_each_existing_secret_gets_secret_accessor_on_that_secret_only(prod):
+    member = prod.one(ACCOUNT).outputs["member"]
+    bindings = {
+        b.inputs["secretId"]: b
+        for b in prod.of_type(ACCESSOR)
+        if b.inputs["secretId"] != prod.one(SECRET).id
+    }
+    assert set(bindings) == {f"projects/emergence-469005/secrets/{name}" for name in API_KEYS}
+    service = prod.one(RUN_SERVICE)
+    for binding in bindings.values():
+        assert binding.inputs["role"] == "roles/secretmanager.secretAccessor"
+        assert binding.inputs["member"] == member
+        assert binding.urn in service.dependencies  # Cloud Run checks access at deploy
+        assert prod.by_urn(binding.parent).type == "emergence:secrets:SecretAccess"
+
+
+def test_two_env_vars_reading_one_secret_share_one_binding():
+    ev = evaluate(
+        "prod",
+        config={
+            "appSecretEnv": {
+                "GEMINI_API_KEY": "GOOGLE_API_KEY:5",
+                "GOOGLE_API_KEY": "GOOGLE_API_KEY:5",
+            }
+        },
+        secrets={"smtpPassword": TEST_SMTP_PASSWORD},
+    )
+    ids = [b.inputs["secretId"] for b in ev.of_type(ACCESSOR)]
+    assert ids.count("projects/emergence-469005/secrets/GOOGLE_API_KEY") == 1
+    refs = {e["name"]: e["valueSource"] for e in container(ev)["envs"] if "valueSource" in e}
+    assert refs["GEMINI_API_KEY"] == refs["GOOGLE_API_KEY"]
+
+
+def test_the_reference_stack_declares_no_app_env_and_no_existing_secret():
+    ev = evaluate("reference", secrets={"smtpPassword": TEST_SMTP_PASSWORD})
+    names = {e["name"] for e in container(ev)["envs"]}
+    assert names == {*SMTP_ENV, "SMTP_PASSWORD"}
+    assert [
+        t for t in (r.type for r in ev.resources) if t == "emergence:secrets:SecretAccess"
+    ] == []
 
 
 def test_smtp_password_is_a_secret_reference_pinned_to_the_created_version(prod):
@@ -90,7 +158,7 @@ def test_smtp_password_is_a_secret_reference_pinned_to_the_created_version(prod)
 
 def test_service_waits_for_the_secret_accessor_binding(prod):
     service = prod.one(RUN_SERVICE)
-    accessor = prod.one(ACCESSOR)
+    accessor = next(a for a in prod.of_type(ACCESSOR) if a.name == "smtp-password-accessor")
     assert accessor.urn in service.dependencies
     assert accessor.inputs["role"] == "roles/secretmanager.secretAccessor"
     assert accessor.inputs["secretId"] == prod.one(SECRET).id  # this secret only
@@ -101,7 +169,15 @@ def test_service_waits_for_the_secret_accessor_binding(prod):
 
 def test_no_project_wide_secret_access_and_no_basic_roles(prod):
     roles = sorted(r.inputs["role"] for r in prod.of_type(PROJECT_IAM))
-    assert roles == ["roles/logging.logWriter", "roles/monitoring.metricWriter"]
+    # prod's runtime roles (Pulumi.prod.yaml): what the real app's code uses
+    assert roles == [
+        "roles/datastore.user",
+        "roles/logging.logWriter",
+        "roles/logging.viewer",
+        "roles/monitoring.metricWriter",
+        "roles/storage.objectUser",
+    ]
+    assert "roles/secretmanager.secretAccessor" not in roles
     for binding in prod.of_type(PROJECT_IAM):
         assert binding.inputs["member"] == prod.one(ACCOUNT).outputs["member"]
 
@@ -133,7 +209,7 @@ def test_resources_scaling_and_timeouts_come_from_settings():
     )
     template = ev.one(RUN_SERVICE).inputs["template"]
     assert template["containers"][0]["resources"]["limits"] == {"cpu": "2", "memory": "4Gi"}
-    assert template["scaling"] == {"minInstanceCount": 0, "maxInstanceCount": 7}
+    assert template["scaling"] == {"minInstanceCount": 1, "maxInstanceCount": 7}
     assert template["maxInstanceRequestConcurrency"] == 20
     assert template["timeout"] == "300s"
 
@@ -254,7 +330,8 @@ def test_the_password_is_only_in_the_secret_version_and_only_as_a_secret(prod):
 
 def test_email_disabled_needs_no_password_and_declares_no_secret():
     ev = evaluate("prod", config={"emailEnabled": False})
-    assert ev.of_type(SECRET) == [] and ev.of_type(ACCESSOR) == []
+    assert ev.of_type(SECRET) == [] and ev.of_type(SECRET_VERSION) == []
+    assert all("SMTP_PASSWORD" not in a.inputs["secretId"] for a in ev.of_type(ACCESSOR))
     envs = {e["name"]: e.get("value") for e in container(ev)["envs"]}
     assert envs["EMAIL_ENABLED"] == "0"
     assert "SMTP_PASSWORD" not in envs
@@ -282,7 +359,7 @@ BAD_CONFIGS = [
     ({"minInstances": 5, "maxInstances": 2}, "emergence-cloudrun:minInstances", "maxInstances"),
     ({"concurrency": 5000}, "emergence-cloudrun:concurrency", "1..1000"),
     ({"requestTimeoutSeconds": 7200}, "emergence-cloudrun:requestTimeoutSeconds", "3600"),
-    ({"startupProbeTimeoutSeconds": 10}, "emergence-cloudrun:startupProbeTimeoutSeconds", "period"),
+    ({"startupProbeTimeoutSeconds": 20}, "emergence-cloudrun:startupProbeTimeoutSeconds", "period"),
     ({"startupProbePeriodSeconds": 300}, "emergence-cloudrun:startupProbePeriodSeconds", "240"),
     ({"publicAccess": "everyone"}, "emergence-cloudrun:publicAccess", "allUsers"),
     ({"emailEnabled": "yes"}, "emergence-cloudrun:emailEnabled", "true"),
@@ -311,6 +388,31 @@ def test_bad_setting_names_the_key_and_fix_and_registers_nothing(config, key, fi
     assert f"{key}:" in message and "Fix:" in message and fix in message
     assert ev.resources == [], "a bad setting must stop the program before any resource"
     assert TEST_SMTP_PASSWORD not in message
+    assert "--stack prod" in message, "every fix hint names the stack"
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"uptimeCheckPeriodSeconds": 60, "uptimeCheckTimeoutSeconds": 90},
+        {"verifyAllowedServices": ["emergence-app"]},
+        {"smtpHost": ""},
+        {"cpu": "4", "memory": "1Gi"},
+        {"verifyChecks": ["bad"]},
+        {"verifyChecks": []},
+        {"phase2CacheHitRateExpectedMaxPercent": 10},
+        {"dockerfile": "nope"},
+        {"healthPath": "x"},
+        {"defaultBranch": "..x"},
+        {"phase2CostBaseline": "-1"},
+    ],
+)
+def test_every_fix_hint_names_the_stack(config):
+    _, error = attempt("prod", config=config, secrets={"smtpPassword": TEST_SMTP_PASSWORD})
+    assert isinstance(error, SettingsError)
+    for key, message in error.problems:
+        assert "Fix:" in message, key
+        assert "--stack prod" in message, message
 
 
 def test_email_enabled_without_password_is_refused_before_anything():
@@ -319,3 +421,99 @@ def test_email_enabled_without_password_is_refused_before_anything():
     assert error.keys == ["emergence-cloudrun:smtpPassword"]
     assert "pulumi config set --secret emergence-cloudrun:smtpPassword" in str(error)
     assert ev.resources == []
+
+
+LEAK = "sk-tst-9f8e7d6c5b4a"  # a value that must never appear in a refusal
+APP_ENV = "emergence-cloudrun:appEnv"
+APP_SECRET_ENV = "emergence-cloudrun:appSecretEnv"
+BAD_RUNTIME_ENV = [
+    ({"appEnv": {"PORT": "9000"}}, APP_ENV, "PORT and K_* are reserved"),
+    ({"appEnv": {"K_SERVICE": "x"}}, APP_ENV, "PORT and K_* are reserved"),
+    ({"appEnv": {"K_NEW_THING": "x"}}, APP_ENV, "PORT and K_* are reserved"),
+    ({"appEnv": {"1ST": "x"}}, APP_ENV, "is not an environment variable name"),
+    ({"appEnv": {"A-B": "x"}}, APP_ENV, "is not an environment variable name"),
+    (
+        {"appEnv": {"OPENAI_API_KEY": LEAK}},
+        APP_ENV,
+        "appSecretEnv.OPENAI_API_KEY' OPENAI_API_KEY:1",
+    ),
+    ({"appEnv": {"AUTH_JWT_SECRET": LEAK}}, APP_ENV, "looks like a secret"),
+    ({"appEnv": {"github_token": LEAK}}, APP_ENV, "looks like a secret"),
+    ({"appEnv": {"SMTP_HOST": "smtp.example.com"}}, APP_ENV, "declared twice"),
+    ({"appEnv": {"SMTP_PASSWORD": LEAK}}, APP_ENV, "declared twice"),
+    ({"appEnv": {"WORKERS": [4]}}, APP_ENV, "is not text"),
+    ({"appEnv": {"WORKERS": None}}, APP_ENV, "in Pulumi.prod.yaml"),
+    ({"appEnv": "WORKERS=4"}, APP_ENV, "is not a map of NAME: value"),
+    (
+        {"appSecretEnv": {"OPENAI_API_KEY": "OPENAI_API_KEY:latest"}},
+        APP_SECRET_ENV,
+        "latest is refused",
+    ),
+    (
+        {"appSecretEnv": {"OPENAI_API_KEY": "OPENAI_API_KEY"}},
+        APP_SECRET_ENV,
+        "not SECRET_ID:VERSION",
+    ),
+    (
+        {"appSecretEnv": {"OPENAI_API_KEY": "OPENAI_API_KEY:0"}},
+        APP_SECRET_ENV,
+        "not SECRET_ID:VERSION",
+    ),
+    (
+        {"appSecretEnv": {"OPENAI_API_KEY": "OPENAI_API_KEY:1.5"}},
+        APP_SECRET_ENV,
+        "not SECRET_ID:VERSION",
+    ),
+    ({"appSecretEnv": {"OPENAI_API_KEY": "openai key:5"}}, APP_SECRET_ENV, "not SECRET_ID:VERSION"),
+    ({"appSecretEnv": {"OPENAI_API_KEY": LEAK}}, APP_SECRET_ENV, "not SECRET_ID:VERSION"),
+    (
+        {"appSecretEnv": {"MAIL_PW": "SMTP_PASSWORD:3"}},
+        APP_SECRET_ENV,
+        "the one this stack creates",
+    ),
+    ({"appSecretEnv": {"SMTP_PASSWORD": "OTHER:3"}}, APP_SECRET_ENV, "declared twice"),
+    (
+        {"appSecretEnv": {"PYTHONPATH": "PYTHONPATH:1"}},
+        APP_SECRET_ENV,
+        "in appEnv and in appSecretEnv",
+    ),
+    ({"appSecretEnv": {"PORT": "PORT:1"}}, APP_SECRET_ENV, "PORT and K_* are reserved"),
+    (
+        {"runtimeRoles": ["roles/secretmanager.secretAccessor"]},
+        "emergence-cloudrun:runtimeRoles",
+        "each secret in appSecretEnv",
+    ),
+    ({"runtimeRoles": ["roles/viewer"]}, "emergence-cloudrun:runtimeRoles", "basic role"),
+    (
+        {"smtpPasword": "x"},
+        "emergence-cloudrun:smtpPasword",
+        "did you mean emergence-cloudrun:smtpPassword?",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("config", "key", "fix"),
+    BAD_RUNTIME_ENV,
+    ids=[f"{c[1].split(':')[1]}-{i}" for i, c in enumerate(BAD_RUNTIME_ENV)],
+)
+def test_bad_runtime_env_is_refused_by_key_before_any_resource(config, key, fix):
+    ev, error = attempt("prod", config=config, secrets={"smtpPassword": TEST_SMTP_PASSWORD})
+    assert isinstance(error, SettingsError), error
+    assert error.keys == [key]
+    message = str(error)
+    assert fix in message and "Fix:" in message
+    assert "--stack prod" in message or "Pulumi.prod.yaml" in message
+    assert ev.resources == [], "a bad setting must stop the program before any resource"
+    assert LEAK not in message and TEST_SMTP_PASSWORD not in message
+
+
+def test_numbers_and_booleans_in_app_env_are_text_as_written():
+    """`pulumi config set --path 'emergence-cloudrun:appEnv.WORKERS' 4` stores 4 unquoted."""
+    ev = evaluate(
+        "prod",
+        config={"appEnv": {"WORKERS": 4, "FAST_BOOT": True, "RATIO": 0.5}},
+        secrets={"smtpPassword": TEST_SMTP_PASSWORD},
+    )
+    plain = {e["name"]: e["value"] for e in container(ev)["envs"] if "value" in e}
+    assert (plain["WORKERS"], plain["FAST_BOOT"], plain["RATIO"]) == ("4", "true", "0.5")

@@ -12,7 +12,7 @@ import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime import rpc
 
-from infra.config import SettingsError
+from infra.config import SettingsError, load_stack_settings
 from infra.mockrun import UNKNOWN, attempt, evaluate
 from infra.providers.deployment_check import (
     DeploymentCheckFailed,
@@ -383,7 +383,12 @@ def test_program_registers_the_gate_after_the_service_with_its_outputs(prod):
     assert check.inputs["url"] == service.outputs["uri"]
     assert check.inputs["revision"] == service.outputs["latestReadyRevision"]
     assert check.inputs["imageDigest"] == prod.one(IMAGE).outputs["repoDigest"]
-    assert check.inputs["checks"] == list(DEFAULT_CHECK_LINES)
+    # prod's own checks (the real app's contract), exactly as the stack file lists them
+    assert check.inputs["checks"] == list(
+        load_stack_settings("prod", supplied_secrets=["smtpPassword"]).verify_checks
+    )
+    assert check.inputs["checks"] != list(DEFAULT_CHECK_LINES)
+    assert "health /api/health 200 json status=ok" in check.inputs["checks"]
     assert check.inputs["enabled"] is True
     assert check.inputs["adminApi"] is True
     assert check.inputs["expectedRevision"] == ""

@@ -22,6 +22,8 @@ from infra.config import (
 PULUMI_YAML = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text(encoding="utf-8"))
 PROD_YAML = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text(encoding="utf-8"))
 ALLOWED_DECLARATION_FIELDS = {"type", "items", "description", "secret", "default"}
+# What `pulumi config set --secret` writes with a passphrase provider: v1:<nonce>:<ciphertext>.
+PASSPHRASE_CIPHERTEXT = "v1:Gm9q1x2bYwQ3Ld0E:pX4cF0m1a2VtS9WkqLrT0b3Ue8nYhJ5iZQ=="
 
 
 def test_project_file_names_the_project_and_its_venv():
@@ -99,7 +101,8 @@ def test_prod_settings_give_the_guides_environment():
 
 def test_stack_file_secure_values_are_seen_but_never_read(tmp_path: Path):
     (tmp_path / "Pulumi.x.yaml").write_text(
-        "config:\n  emergence-cloudrun:smtpPassword:\n    secure: v1:abcd\n  smtpPort: 25\n"
+        "config:\n  emergence-cloudrun:smtpPassword:\n"
+        f"    secure: {PASSPHRASE_CIPHERTEXT}\n  smtpPort: 25\n"
     )
     values, secure = read_stack_config("x", tmp_path)
     assert secure == {f"{PROJECT}:smtpPassword"}
@@ -134,17 +137,23 @@ def _pulumi_accepts(type_name: str, value: object) -> bool:
     """The Pulumi CLI's check of a stack value against its declared type (ValidateConfigValue
     in sdk/go/common/workspace/project.go): strings that parse are accepted for integers and
     booleans, as `pulumi config set` writes them."""
-    if type_name == "string":
-        return isinstance(value, str)
-    if type_name == "integer":
-        if isinstance(value, bool):
-            return False
-        if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
-            return True
-        return isinstance(value, str) and value.lstrip("+-").isdigit()
-    if type_name == "boolean":
-        return isinstance(value, bool) or value in ("true", "false")
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    integral = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    checks = {
+        "string": isinstance(value, str),
+        "integer": not isinstance(value, bool)
+        and (integral or (isinstance(value, str) and value.lstrip("+-").isdigit())),
+        "boolean": isinstance(value, bool) or value in ("true", "false"),
+        "array": isinstance(value, list) and all(isinstance(v, str) for v in value),
+        "object": isinstance(value, dict),  # Pulumi CLI >= 3.190 (project.json's simpleConfigType)
+    }
+    return checks[type_name]
+
+
+def test_the_pinned_pulumi_cli_accepts_every_declared_type():
+    """`type: object` (appEnv, appSecretEnv) is in the CLI's project schema since v3.190.0."""
+    pinned = tuple(int(n) for n in (PROJECT_DIR / ".pulumi.version").read_text().split("."))
+    if any(key.type == "object" for key in KEYS):
+        assert pinned >= (3, 190, 0)
 
 
 @pytest.mark.parametrize("stack", ["prod", "reference"])
