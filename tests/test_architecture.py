@@ -14,6 +14,7 @@ this one and show that it is caught.
 from __future__ import annotations
 
 import ast
+import functools
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -84,13 +85,29 @@ def module_name(path: Path, root: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@functools.cache
+def _parse(text: str) -> ast.Module:
+    """Parsed once per content: the planted-violation tests judge copies of the same files."""
+    return ast.parse(text)
+
+
+def parse(path: Path) -> ast.Module:
+    return _parse(path.read_text(encoding="utf-8"))
+
+
 def imports(path: Path) -> set[str]:
-    """Every module `path` imports, anywhere in the file (absolute names).
+    """Every module `path` imports, anywhere in the file (absolute names)."""
+    return set(_imports_in(path.read_text(encoding="utf-8")))
+
+
+@functools.cache
+def _imports_in(text: str) -> frozenset[str]:
+    """Every module the source `text` imports (absolute names).
 
     Imports under `if TYPE_CHECKING:` are left out: they name a type for the annotations and
     never run (a decision may take the settings as data without depending on their module).
     """
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = _parse(text)
     type_only = {
         id(inner)
         for node in ast.walk(tree)
@@ -109,7 +126,7 @@ def imports(path: Path) -> set[str]:
             found.add(node.module)
             # `from infra.google import client` imports the module infra.google.client
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return found
+    return frozenset(found)
 
 
 def role_of(module: str) -> str | None:
@@ -150,10 +167,17 @@ class Tree:
         return {
             name
             for name, path in self.paths.items()
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-            if isinstance(node, ast.ClassDef)
-            and any(ast.unparse(base) == "pulumi.ComponentResource" for base in node.bases)
+            if _defines_component(path.read_text(encoding="utf-8"))
         }
+
+
+@functools.cache
+def _defines_component(text: str) -> bool:
+    return any(
+        isinstance(node, ast.ClassDef)
+        and any(ast.unparse(base) == "pulumi.ComponentResource" for base in node.bases)
+        for node in ast.walk(_parse(text))
+    )
 
 
 def _allowed(source: str, target: str) -> bool:
@@ -197,7 +221,7 @@ def _io_in_decision(module: str, path: Path) -> list[str]:
     )
     calls = {
         node.func.id
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        for node in ast.walk(parse(path))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
     }
     if calls & IO_CALLS:
@@ -211,7 +235,7 @@ PROGRAM_EXTRAS = {"infra", "infra.google", "infra.google.credentials"}
 
 def _program_rules(root: Path) -> list[str]:
     program = root / "__main__.py"
-    tree = ast.parse(program.read_text(encoding="utf-8"))
+    tree = parse(program)
     logic = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.For, ast.While, ast.Try)
     found = [
         f"__main__.py holds logic ({type(node).__name__} at line {node.lineno}): move it to infra/"
