@@ -17,6 +17,7 @@ AFTER = str(DATA / "after-gcloud.json")
 BEFORE = str(DATA / "before.jsonl")
 ROOT = PROJECT_ROOT
 
+COUNTER = ["--cost-from", "metrics"]
 METRICS = """# TYPE emergence_api_cost_usd_total counter
 emergence_api_cost_usd_total{provider="openai"} 6.0
 emergence_api_cost_usd_total{provider="anthropic"} 3.0
@@ -56,13 +57,13 @@ def test_markdown_to_a_file_with_cost_from_a_metrics_file(tmp_path, capsys):
     metrics = tmp_path / "metrics.txt"
     metrics.write_text(METRICS)
     out = tmp_path / "2025-10-09-phase2-results.md"
-    args = ["phase2", "--file", AFTER, "--markdown", "--metrics", str(metrics)]
+    args = ["phase2", "--file", AFTER, "--markdown", "--metrics", str(metrics), *COUNTER]
     assert main([*args, "--cost-baseline", "12", "--output", str(out)]) == 0
     assert "wrote" in capsys.readouterr().out
     page = out.read_text(encoding="utf-8")
     assert page.startswith("# Phase 2 results: emergence-app (2025-10-09)")
     assert "| API cost vs baseline | 75% (9 / 12) | <= 80% of baseline | **PASS** |" in page
-    json_args = ["phase2", "--file", AFTER, "--json", "--metrics", str(metrics)]
+    json_args = ["phase2", "--file", AFTER, "--json", "--metrics", str(metrics), *COUNTER]
     assert main([*json_args, "--cost-baseline", "10"]) == 0
     report = json.loads(capsys.readouterr().out)
     cost = next(f for f in report["figures"] if f["key"] == "api_cost_ratio")
@@ -75,7 +76,20 @@ def test_cost_from_the_services_metrics_endpoint(httpserver, capsys):
     )
     url = httpserver.url_for("/api/metrics")
     assert (
-        main(["phase2", "--file", AFTER, "--metrics", url, "--cost-baseline", "20", "--json"]) == 0
+        main(
+            [
+                "phase2",
+                "--file",
+                AFTER,
+                "--metrics",
+                url,
+                *COUNTER,
+                "--cost-baseline",
+                "20",
+                "--json",
+            ]
+        )
+        == 0
     )
     report = json.loads(capsys.readouterr().out)
     assert report["cost"]["spent"] == 9.0
@@ -88,10 +102,19 @@ def test_cost_over_a_window_from_two_readings(tmp_path, capsys):
     start.write_text(METRICS.replace("6.0", "1.0"))  # 4.0 at the start, 9.0 at the end
     end = tmp_path / "end.txt"
     end.write_text(METRICS)
-    argv = ["phase2", "--file", AFTER, "--metrics", str(end), "--metrics-start", str(start)]
+    argv = [
+        "phase2",
+        "--file",
+        AFTER,
+        "--metrics",
+        str(end),
+        "--metrics-start",
+        str(start),
+        *COUNTER,
+    ]
     assert main([*argv, "--cost-baseline", "10", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["cost"]["spent"] == 5.0
-    swapped = ["phase2", "--file", AFTER, "--metrics", str(start), "--metrics-start", str(end)]
+    swapped = [*argv[:2], AFTER, "--metrics", str(start), "--metrics-start", str(end), *COUNTER]
     assert main(swapped) == 2
     assert "went down" in capsys.readouterr().err
 
@@ -104,7 +127,30 @@ def test_cost_over_a_window_from_two_readings(tmp_path, capsys):
         (["--file", AFTER, "--since", "1h", "--until", "2h"], "--since must be before --until"),
         (["--file", AFTER, "--metrics", "/nonexistent/m.txt"], "metrics: cannot read"),
         (["--file", AFTER, "--metrics-start", "x"], "--metrics-start needs --metrics"),
-        (["--file", AFTER, "--cost-baseline", "-1"], "--cost-baseline must be a positive"),
+        (
+            ["--file", AFTER, *COUNTER, "--cost-baseline", "-1"],
+            "--cost-baseline must be a positive",
+        ),
+        (["--file", AFTER, "--cost-baseline", "3"], "goes with --cost-from metrics"),
+        (["--file", AFTER, *COUNTER], "--cost-from metrics needs --metrics"),
+        (["--baseline-since", "2025-10-01"], "needs --baseline-since and --baseline-until"),
+        (
+            [
+                "--file",
+                AFTER,
+                "--since",
+                "2025-10-09",
+                "--baseline-since",
+                "2025-10-08T12:00Z",
+                "--baseline-until",
+                "2025-10-09T12:00Z",
+            ],
+            "overlaps the window",
+        ),
+        (
+            ["--file", AFTER, "--baseline-file", "/nonexistent/b.json"],
+            "--baseline-file /nonexistent/b.json: no such file",
+        ),
         (["--page-size", "5000"], "--page-size must be within 1..1000"),
     ],
 )
@@ -175,3 +221,73 @@ def test_the_readme_example_is_what_the_command_prints(tmp_path, capsys):
     shown = [line for line in block.splitlines() if line.strip() != "..."]
     assert shown[:13] == printed[:13]
     assert all(line in printed for line in shown)
+
+
+# --- careless users and hostile inputs (issue 16) ---------------------------------------------
+
+
+def test_dev_null_a_fifo_and_process_substitution_are_log_exports(tmp_path, capsys):
+    import os
+    import threading
+
+    assert main(["phase2", "--file", "/dev/null", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["entries"]["read"] == 0
+
+    fifo = tmp_path / "export.fifo"
+    os.mkfifo(fifo)
+    data = Path(BEFORE).read_bytes()
+
+    def feed() -> None:
+        with open(fifo, "wb") as writer:
+            writer.write(data)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    assert main(["phase2", "--file", str(fifo), "--json"]) == 0
+    feeder.join(timeout=30)
+    truth = json.loads((DATA / "before.truth.json").read_text())
+    assert json.loads(capsys.readouterr().out)["entries"]["read"] == truth["entries"]["read"]
+
+    proc = subprocess.run(
+        ["bash", "-c", f'"{sys.executable}" -m infra phase2 --file <(cat "{BEFORE}") --json'],
+        capture_output=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert json.loads(proc.stdout)["entries"]["read"] == truth["entries"]["read"]
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e400", "0", "-3"])
+def test_a_cost_baseline_that_is_no_amount_is_refused(value, tmp_path, capsys):
+    metrics = tmp_path / "metrics.txt"
+    metrics.write_text(METRICS)
+    argv = ["phase2", "--file", AFTER, "--cost-from", "metrics", "--metrics", str(metrics)]
+    assert main([*argv, f"--cost-baseline={value}"]) == 2
+    err = capsys.readouterr().err
+    assert "--cost-baseline" in err and "positive" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("value", ["-4.0", "NaN", "+Inf"])
+def test_a_cost_counter_that_is_no_amount_is_flagged_never_passed(value, tmp_path, capsys):
+    metrics = tmp_path / "metrics.txt"
+    metrics.write_text(
+        f"# TYPE emergence_api_cost_usd_total counter\nemergence_api_cost_usd_total {value}\n"
+    )
+    argv = ["phase2", "--file", AFTER, "--cost-from", "metrics", "--metrics", str(metrics)]
+    assert main([*argv, "--cost-baseline", "10", "--json"]) == 0
+    cost = next(
+        f for f in json.loads(capsys.readouterr().out)["figures"] if f["key"] == "api_cost_ratio"
+    )
+    assert cost["verdict"] == "no data"
+    assert "not a cost" in cost["detail"]
+
+
+@pytest.mark.parametrize(
+    "since", ["99999999999999999999d", "1e300s", "0001-01-01T00:00:00+14:00", "99999999999w"]
+)
+def test_a_window_outside_the_calendar_is_refused(since, capsys):
+    assert main(["phase2", "--file", AFTER, "--since", since]) == 2
+    err = capsys.readouterr().err
+    assert "--since" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
