@@ -69,9 +69,10 @@ FAILED_RE = re.compile(
     r"\[MemoryAnalyzer\] Tous (?:les )?fallbacks [ée]chou[ée]s pour session (?P<session>[^\s:()]+)"
 )
 START_RE = re.compile(
-    r"Lancement de l['’]analyse s[ée]mantique \(persist=(?P<persist>\w+) \| "
-    r"offline=(?P<offline>\w+)\) pour (?P<session>\S+)"
+    r"Lancement de l['’]analyse s[ée]mantique \(persist=(?P<persist>\w+)"
+    r"(?: \| offline=(?P<offline>\w+))?\) pour (?P<session>\S+)"
 )
+"""The analyzer's start line; before October 2025 it had no `| offline=...` part."""
 START_TAGGED_RE = re.compile(r"\[MemoryAnalyzer\] Analyse d[ée]marr[ée]e pour session " + _SID)
 SKIPPED_RE = re.compile(r"Session (?P<session>\S+) d[ée]j[àa] analys[ée]e")
 EMPTY_RE = re.compile(r"Historique vide pour (?P<session>\S+?)\.? Analyse annul[ée]e")

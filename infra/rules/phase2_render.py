@@ -221,14 +221,17 @@ def to_text(report: Phase2Report, max_rows: int = 10) -> str:
             )
     if report.debates:
         lines.append(f"Debates ({len(report.debates)}):")
+        shown = report.debates[:max_rows]
+        width = min(40, max(20, *(len(d.debate_id) for d in shown)))
         lines.append(
-            f"  {'debate':<20} {'started':<24} {'round 1 s':>9} {'overlap':>7} {'total s':>8} "
-            "status"
+            f"  {'debate':<{width}} {'started':<24} {'round 1 s':>9} {'overlap':>7} "
+            f"{'total s':>8} status"
         )
-        for d in report.debates[:max_rows]:
+        for d in shown:
             lines.append(
-                f"  {d.debate_id:<20} {_instant(d.started):<24} {_secs(d.round1_seconds):>9} "
-                f"{_overlap(d):>7} {_secs(d.total_seconds):>8} {d.status or '-'}"
+                f"  {d.debate_id:<{width}} {_instant(d.started):<24} "
+                f"{_secs(d.round1_seconds):>9} {_overlap(d):>7} {_secs(d.total_seconds):>8} "
+                f"{d.status or '-'}"
             )
         if len(report.debates) > max_rows:
             lines.append(f"  ... {len(report.debates) - max_rows} more (see --json)")

@@ -712,3 +712,51 @@ def test_a_debate_end_whose_status_is_not_a_word_does_not_complete_the_debate(st
     assert report.debates[0].total_seconds is None
     assert report.counts.bad_debate_event == 1
     assert figure(report, "debate_total_p50").verdict == NO_DATA
+
+
+# --- NO DATA says what is missing (issue 15) --------------------------------------------------
+
+
+def test_the_real_apps_debates_are_no_data_naming_the_missing_lines():
+    starts = [
+        entry(
+            i,
+            text="2025-10-10 02:12:28,973 INFO [backend.features.debate.service] "
+            + json.dumps({"event": "debate_start", "session_id": f"s{i}", "rounds": 2}),
+        )
+        for i in range(3)
+    ]
+    report = run(starts)
+    for key in ("debate_round1_p50", "debate_round1_overlap"):
+        f = figure(report, key)
+        assert f.verdict == NO_DATA
+        assert "3 debate_start lines but no debate_agent_start/debate_agent_end" in f.detail
+        assert "docs/phase2.md" in f.detail
+    total = figure(report, "debate_total_p50")
+    assert total.verdict == NO_DATA and "no debate_end" in total.detail
+    text = to_text(report)
+    assert "does not log agent turns" in text and "does not log the end of a debate" in text
+    assert "does not log agent turns" in to_markdown(report)
+
+
+def test_no_data_reasons_without_any_line():
+    report = run([])
+    details = {f.key: f.detail for f in report.figures}
+    assert "no debate lines in the window" in details["debate_round1_p50"]
+    assert "no debate_start or debate_end" in details["debate_total_p50"]
+    assert "Cache HIT" in details["cache_hit_rate"]
+    assert "no analysis start" in details["analysis_latency_p95"]
+    assert all(f.detail for f in report.figures)
+
+
+def test_turns_logged_for_one_role_only_say_so():
+    report = run(
+        [
+            debate(0, "debate_start"),
+            agent(0.1, "debate_agent_start", "attacker"),
+            agent(2.0, "debate_agent_end", "attacker"),
+            debate(3.0, "debate_end", status="failed"),
+        ]
+    )
+    assert "attacker's and challenger's" in figure(report, "debate_round1_p50").detail
+    assert "no debate completed" in figure(report, "debate_total_p50").detail
