@@ -193,9 +193,13 @@ def to_text(report: Phase2Report, max_rows: int = 10) -> str:
             f"  {_verdict_word(f.verdict):<7} {f.label:<{width}}  {f.shown:<{shown}}  "
             f"target {f.target:<{target}}"
         )
+        row = row.rstrip()
+        if f.detail and len(row) + len(f.detail) > 130:
+            lines += [row, f"{'':<10}{f.detail}"]  # a long reason goes under its row
+            continue
         if f.detail:
             row += f"  ({f.detail})"
-        lines.append(row.rstrip())
+        lines.append(row)
     lines.append(f"Overall: {_verdict_word(report.verdict)}")
     if report.app is not None:
         lines += ["", *_app_text(report.app)]

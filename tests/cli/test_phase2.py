@@ -291,3 +291,27 @@ def test_a_window_outside_the_calendar_is_refused(since, capsys):
     assert main(["phase2", "--file", AFTER, "--since", since]) == 2
     err = capsys.readouterr().err
     assert "--since" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_report_on_a_pair_of_real_format_exports(capsys):
+    """Hit rate, latency, the cost against the baseline, the app's histogram, debates NO DATA."""
+    real = DATA / "realapp-after.json"
+    argv = ["phase2", "--file", str(real), "--baseline-file", str(DATA / "realapp-before.json")]
+    argv += ["--metrics", str(DATA / "realapp-after.metrics.txt")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    for needle in (
+        "Cache hit rate",
+        "Analysis latency p95",
+        "NO DATA Debate round 1 p50",
+        "but no debate_agent_start/debate_agent_end: the app does not log agent turns",
+        "but no debate_end: the app does not log the end of a debate",
+        "per analysis requested",
+        "App metrics from",
+        "(percentiles are bucket estimates)",
+        "memory analyses (neo_analysis) record no cost",
+        "by agent and model (baseline):",
+    ):
+        assert needle in out, needle
+    assert main([*argv, "--strict"]) == 1  # the debates are not measured: not every goal passes
+    capsys.readouterr()
