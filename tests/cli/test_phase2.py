@@ -206,21 +206,16 @@ def test_the_command_reads_stdin_as_a_subprocess():
     assert json.loads(proc.stdout)["entries"]["malformed"] == 9
 
 
-def test_the_readme_example_is_what_the_command_prints(tmp_path, capsys):
+def test_the_readme_example_is_what_the_command_prints(monkeypatch, capsys):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = readme.split("## Phase 2 report", 1)[1].split("```\n", 2)[1]
-    metrics = tmp_path / "metrics.txt"
-    metrics.write_text(
-        "# TYPE emergence_api_cost_usd_total counter\n"
-        'emergence_api_cost_usd_total{provider="openai"} 7.9\n'
-        'emergence_api_cost_usd_total{provider="anthropic"} 3.1\n'
-    )
-    argv = ["phase2", "--file", AFTER, "--metrics", str(metrics), "--cost-baseline", "14.5"]
-    assert main(argv) == 0
-    printed = capsys.readouterr().out.splitlines()
-    shown = [line for line in block.splitlines() if line.strip() != "..."]
-    assert shown[:13] == printed[:13]
-    assert all(line in printed for line in shown)
+    monkeypatch.chdir(ROOT)  # the example names the files relative to the repository
+    data = "tests/data/phase2/"
+    argv = ["phase2", "--file", data + "realapp-after.json", "--baseline-file"]
+    argv += [data + "realapp-before.json", "--metrics", data + "realapp-after.metrics.txt"]
+    assert main([*argv, "--rows", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert block == printed
 
 
 # --- careless users and hostile inputs (issue 16) ---------------------------------------------

@@ -680,7 +680,7 @@ def committed_files() -> dict[str, Path]:
 
 def bench_scenario(entries: int, layout: str = "console") -> Scenario:
     base = SCENARIOS["realapp-after"]
-    per_block = 370  # entries per 15-minute block of this scenario (measured)
+    per_block = 265  # entries per 15-minute block of this scenario (measured)
     return Scenario(
         **{
             **base.__dict__,
