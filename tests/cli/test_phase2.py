@@ -310,3 +310,35 @@ def test_the_report_on_a_pair_of_real_format_exports(capsys):
         assert needle in out, needle
     assert main([*argv, "--strict"]) == 1  # the debates are not measured: not every goal passes
     capsys.readouterr()
+
+
+def test_odd_but_valid_entries_never_stop_the_command(tmp_path, capsys):
+    """Each of these crashed `phase2` with a traceback (exit 1); now each is read or set aside."""
+    svc = {"type": "cloud_run_revision", "labels": {"service_name": "emergence-app"}}
+    hit = "[MemoryAnalyzer] Cache HIT pour session s (hash=1)"
+    turn = '{"event": "debate_agent_end", "debate_id": "d", "round": 1, "role": "attacker", '
+    lines = [
+        json.dumps({"resource": svc, "timestamp": "0001-01-01T00:00:00+14:00", "textPayload": hit}),
+        json.dumps({"resource": svc, "timestamp": "9999-12-31T23:59:59-14:00", "textPayload": hit}),
+        json.dumps({"resource": svc, "timestamp": "2025-10-09T08:00:00Z", "textPayload": turn})[:-2]
+        + ' \\"duration_ms\\": 1e400}"}',
+        '{"resource": {"type": "cloud_run_revision", "labels": {"service_name": "emergence-app"}},'
+        ' "textPayload": "' + hit + '", "n": ' + "9" * 5000 + "}",
+        '{"deep": ' + "[" * 1000 + "]" * 1000 + "}",
+    ]
+    export = tmp_path / "odd.jsonl"
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    compact = tmp_path / "compact.json"
+    compact.write_text("[" + ", ".join([*lines[:2], "{oops}", *lines[3:4]]) + "]")
+    for path in (export, compact):
+        for fmt in ([], ["--json"], ["--markdown"]):
+            assert main(["phase2", "--file", str(path), *fmt]) == 0
+            captured = capsys.readouterr()
+            assert "Traceback" not in captured.err and captured.err == ""
+    assert main(["phase2", "--file", str(export), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["cache"]["hits"] == 3 and report["entries"]["undated"] == 3  # 2 + no time
+    assert report["entries"]["malformed"] == 1  # the JSON nested 1,000 deep
+    assert main(["phase2", "--file", str(compact), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["cache"]["hits"] == 3 and report["entries"]["malformed"] == 1

@@ -53,6 +53,16 @@ class CloudRunLines(logging.Handler):
         )
 
 
+def run(coroutine):
+    """Runs a coroutine on a loop of its own: `asyncio.run` would leave the thread without a
+    current loop, which Pulumi's mock engine in later tests still asks for."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
 @pytest.fixture
 def lines():
     handler = CloudRunLines()
@@ -86,7 +96,7 @@ def test_the_app_logs_in_emergence_apps_format():
 def test_a_debate_is_measured_by_the_report(lines):
     think, spans = timed_turns({("attacker", 1): 0.30, ("challenger", 1): 0.36})
     before = time.time()
-    result = asyncio.run(debate.run_debate("IA éthique", think=think))
+    result = run(debate.run_debate("IA éthique", think=think))
     after = time.time()
     assert result["status"] == "completed"
     texts = [e["textPayload"] for e in lines.entries]
@@ -112,7 +122,7 @@ def test_a_debate_is_measured_by_the_report(lines):
 
 def test_a_failed_turn_fails_the_debate_and_counts_for_round_one_only(lines):
     think, _spans = timed_turns({}, fail={("challenger", 1)})
-    result = asyncio.run(debate.run_debate("x", think=think, rounds=2))
+    result = run(debate.run_debate("x", think=think, rounds=2))
     assert result["status"] == "failed"
     report = Phase2Accumulator("emergence-app").add_all(lines.entries).report(Phase2Targets())
     (row,) = report.debates
@@ -124,4 +134,4 @@ def test_a_failed_turn_fails_the_debate_and_counts_for_round_one_only(lines):
 
 def test_a_debate_needs_three_agents():
     with pytest.raises(ValueError, match="three agents"):
-        asyncio.run(debate.run_debate("x", agents=("neo", "nexus")))
+        run(debate.run_debate("x", agents=("neo", "nexus")))
