@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from infra.cli import CommandError
 from infra.rules.phase2 import (
@@ -173,6 +174,21 @@ def _targets(settings, baseline: float | None) -> Phase2Targets:
     )
 
 
+def shown_source(source: str) -> str:
+    """A metrics source as the report may show it: a URL without its user, password or query
+    (they may hold credentials, and the report gets committed)."""
+    if not source.startswith(("http://", "https://")):
+        return source
+    try:
+        parts = urlsplit(source)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "the --metrics URL"
+    host = f"[{host}]" if ":" in host else host
+    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
+
+
 def _read_samples(flag: str, source: str):
     from infra.probes.metrics import MetricsSourceError, read_metrics_text  # noqa: PLC0415
 
@@ -194,9 +210,9 @@ def _metrics(args: argparse.Namespace, metric: str) -> tuple[CostReading | None,
         return None, None
     end = _read_samples("--metrics", args.metrics)
     start = _read_samples("--metrics-start", args.metrics_start) if args.metrics_start else None
-    app = app_metrics(end, args.metrics)
+    app = app_metrics(end, shown_source(args.metrics))
     if start is not None:
-        app = app.minus(app_metrics(start, args.metrics_start))
+        app = app.minus(app_metrics(start, shown_source(args.metrics_start)))
     if args.cost_from != "metrics":
         return None, app
     value = counter_total(end, metric)
@@ -213,7 +229,9 @@ def _metrics(args: argparse.Namespace, metric: str) -> tuple[CostReading | None,
             f"({value:g}): an instance restarted between the two readings; read both from "
             "the same instance"
         )
-    cost = CostReading(metric=metric, value=value, source=args.metrics, start_value=before)
+    cost = CostReading(
+        metric=metric, value=value, source=shown_source(args.metrics), start_value=before
+    )
     return cost, app
 
 

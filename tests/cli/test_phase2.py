@@ -342,3 +342,20 @@ def test_odd_but_valid_entries_never_stop_the_command(tmp_path, capsys):
     assert main(["phase2", "--file", str(compact), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["cache"]["hits"] == 3 and report["entries"]["malformed"] == 1
+
+
+def test_a_credential_in_the_metrics_url_never_reaches_the_report(httpserver, capsys):
+    from infra.cli.phase2 import shown_source
+
+    assert shown_source("https://bob:pw@run.app:8443/api/metrics?token=t") == (
+        "https://run.app:8443/api/metrics"
+    )
+    assert shown_source("/tmp/metrics.txt") == "/tmp/metrics.txt"
+    httpserver.expect_request("/api/metrics").respond_with_data(METRICS)
+    url = httpserver.url_for("/api/metrics").replace("://", "://alice:Pw-secret-9@")
+    for fmt in ([], ["--json"], ["--markdown"]):
+        code = main(["phase2", "--file", BEFORE, "--metrics", url + "?key=K3y-77", *fmt])
+        captured = capsys.readouterr()
+        assert code in (0, 2)  # refused or read: never shown
+        for secret in ("Pw-secret-9", "alice", "K3y-77"):
+            assert secret not in captured.out + captured.err
