@@ -1,11 +1,14 @@
 """Throughput and memory of `python -m infra phase2` on large generated exports.
 
-Generates gcloud-style exports (JSON arrays, newest first, ~1 KB per entry) of 100,000 and
-1,000,000 entries with tests/data/generate_phase2_logs.py, then runs the report on each in a
-fresh process and prints entries/s and the peak resident memory. Goal: >= 100,000 entries/s,
-and a peak RSS that does not grow with the file (flat memory).
+Generates exports of 100,000 and 1,000,000 entries in two formats: `realapp`, the real
+emergence-app's (tests/data/generate_realapp_logs.py: the console's download, textPayload
+lines with the app's logging prefix, cost lines; ~830 bytes per entry) and `json`, an app that
+logs JSON messages (tests/data/generate_phase2_logs.py: gcloud's newest-first array, ~1 KB per
+entry). Runs the report on each in a fresh process and prints entries/s and the peak resident
+memory. Goal: >= 100,000 entries/s, and a peak RSS that does not grow with the file (flat
+memory).
 
-    .venv/bin/python bench/phase2_throughput.py [--sizes 100000 1000000] [--keep]
+    .venv/bin/python bench/phase2_throughput.py [--sizes 100000 1000000] [--formats realapp json]
 
 Files go to bench/out/ (ignored by git) and are deleted afterwards unless --keep.
 """
@@ -48,11 +51,14 @@ print(json.dumps({
 """
 
 
-def generate(entries: int, path: Path) -> None:
+GENERATORS = {"json": "generate_phase2_logs.py", "realapp": "generate_realapp_logs.py"}
+
+
+def generate(entries: int, path: Path, fmt: str) -> None:
     subprocess.run(
         [
             sys.executable,
-            str(ROOT / "tests" / "data" / "generate_phase2_logs.py"),
+            str(ROOT / "tests" / "data" / GENERATORS[fmt]),
             "--entries",
             str(entries),
             "--out",
@@ -84,16 +90,19 @@ def measure(path: Path, repeat: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument(
+        "--formats", nargs="+", choices=sorted(GENERATORS), default=["realapp", "json"]
+    )
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     parser.add_argument("--repeat", type=int, default=3, help="runs per size (best is kept)")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     rows = []
-    for size in args.sizes:
-        path = OUT / f"phase2-{size}.json"
+    for fmt, size in ((f, n) for f in args.formats for n in args.sizes):
+        path = OUT / f"phase2-{fmt}-{size}.json"
         if not path.exists():
             started = time.perf_counter()
-            generate(size, path)
+            generate(size, path, fmt)
             print(f"generated {path.name}: {path.stat().st_size / 2**20:.0f} MiB "
                   f"in {time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
         result = measure(path, args.repeat)
@@ -101,15 +110,16 @@ def main() -> None:
         result["entries_per_second"] = result["entries"] / total
         result["entries_per_cpu_second"] = result["entries"] / result["cpu_seconds"]
         result["mib"] = path.stat().st_size / 2**20
+        result["format"] = fmt
         rows.append(result)
         if not args.keep:
             path.unlink()
     print()
-    print(f"{'entries':>10} {'file MiB':>9} {'Phase 2 lines':>14} {'read s':>7} {'report s':>9} "
-          f"{'entries/s':>10} {'per CPU s':>10} {'peak RSS MiB':>13}")  # fmt: skip
+    print(f"{'format':>8} {'entries':>10} {'file MiB':>9} {'Phase 2 lines':>14} {'read s':>7} "
+          f"{'report s':>9} {'entries/s':>10} {'per CPU s':>10} {'peak RSS MiB':>13}")  # fmt: skip
     for r in rows:
         print(
-            f"{r['entries']:>10,} {r['mib']:>9.0f} {r['recognised']:>14,} "
+            f"{r['format']:>8} {r['entries']:>10,} {r['mib']:>9.0f} {r['recognised']:>14,} "
             f"{r['read_seconds']:>7.2f} {r['report_seconds']:>9.2f} "
             f"{r['entries_per_second']:>10,.0f} {r['entries_per_cpu_second']:>10,.0f} "
             f"{r['peak_rss_mib']:>13.1f}"
@@ -118,13 +128,16 @@ def main() -> None:
     print(f"\ngoal >= 100,000 entries/s: {'met' if slowest >= 100_000 else 'NOT met'} "
           f"(slowest size, best of {args.repeat}: {slowest:,.0f}/s wall clock; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")  # fmt: skip
-    if len(rows) > 1:
-        first, last = rows[0], rows[-1]
+    for fmt in args.formats:
+        same = [r for r in rows if r["format"] == fmt]
+        if len(same) < 2:
+            continue
+        first, last = same[0], same[-1]
         growth = last["peak_rss_mib"] - first["peak_rss_mib"]
         lines = last["recognised"] - first["recognised"]
         per_line = growth * 2**20 / max(lines, 1)
         print(
-            f"peak RSS from {first['entries']:,} to {last['entries']:,} entries: "
+            f"{fmt}: peak RSS from {first['entries']:,} to {last['entries']:,} entries: "
             f"{growth:+.1f} MiB, {per_line:.0f} bytes per extra Phase 2 line (kept for the "
             "per-session figures); the file itself is never held in memory"
         )

@@ -8,12 +8,15 @@ GRACEFUL_SHUTDOWN_SECONDS (Cloud Run allows 10 s) and exits 0.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
 from app.settings import ConfigError, Settings
 
 EX_CONFIG = 78
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
+"""emergence-app's own logging format: Cloud Run stores each line as a textPayload."""
 
 
 def main() -> int:
@@ -25,6 +28,8 @@ def main() -> int:
         return EX_CONFIG
 
     import uvicorn  # noqa: PLC0415 (imported after the settings check: a refusal stays fast)
+
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)  # the app's lines, e.g. debates
 
     from app.main import create_app  # noqa: PLC0415
 

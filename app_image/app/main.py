@@ -8,11 +8,19 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
 
+from app.debate import run_debate
 from app.metrics import MetricsMiddleware, create_metrics
 from app.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="A token whose SHA-256 is in API_TOKEN_SHA256.")
+
+
+class DebateRequest(BaseModel):
+    topic: str = Field(min_length=1, max_length=200)
+    rounds: int = Field(default=2, ge=1, le=3)
+    turn_seconds: float = Field(default=0.2, ge=0, le=2)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -59,6 +67,14 @@ def create_app(settings: Settings) -> FastAPI:
     def prometheus_metrics() -> Response:
         body, content_type = metrics.render()
         return Response(content=body, media_type=content_type)
+
+    @app.post("/api/debate", tags=["debate"], dependencies=[Depends(require_token)])
+    async def debate(request: DebateRequest) -> dict[str, object]:
+        """A debate between simulated agents (no model): it logs the events that the Phase 2
+        report reads (app/debate.py). Needs a bearer token."""
+        return await run_debate(
+            request.topic, rounds=request.rounds, turn_seconds=request.turn_seconds
+        )
 
     @app.get("/api/chat/sessions", tags=["chat"], dependencies=[Depends(require_token)])
     def chat_sessions() -> dict[str, list[dict[str, str]]]:

@@ -13,8 +13,15 @@ array, values spread over lines, invalid UTF-8, damage) goes to the standard lib
 
 An element that cannot be parsed is yielded as `MalformedEntry` (with its byte offset) and
 reading resumes at the next element: the next line that starts a JSON value in JSON lines, the
-next object at the array's element indentation in a JSON array. A truncated file ends with one
-`MalformedEntry`. Undecodable bytes become U+FFFD.
+next object at the array's element indentation in a JSON array, and in a compact array (one
+line) the next comma outside brackets and strings, found by a scan that tracks their nesting.
+A truncated file ends with one `MalformedEntry`. Undecodable bytes become U+FFFD.
+
+Valid but odd elements never stop the reading: one nested deeper than the decoders recurse is
+one `MalformedEntry` ("nested too deeply"); an integer of thousands of digits is read as a float
+(Python refuses to convert more than 4,300 digits). After `MAX_GARBAGE_BYTES` without one
+readable element (`/dev/zero`, a binary file), reading stops with a last `MalformedEntry`, so
+the command ends in bounded time on any input.
 """
 
 from __future__ import annotations
@@ -27,11 +34,13 @@ from typing import IO, Any
 
 import msgspec
 
-from infra.rules.phase2 import MalformedEntry
+from infra.rules.phase2 import MalformedEntry, parse_json_int
 
 CHUNK_BYTES = 1 << 20
 MAX_ENTRY_BYTES = 8 << 20
 """Cloud Logging caps an entry at 256 KB; anything this large is not an entry."""
+MAX_GARBAGE_BYTES = 64 << 20
+"""Reading stops after this many bytes in a row without a readable element."""
 
 _SEPARATOR = re.compile(rb"[ \t\n\r]*(?:,[ \t\n\r]*)?")
 _WS = re.compile(rb"[ \t\n\r]*")
@@ -40,6 +49,54 @@ _OPEN_ARRAY, _CLOSE_ARRAY, _OPEN_OBJECT = ord("["), ord("]"), ord("{")
 _NEAR_END = 64
 """A decode error this close to the end of the data may only mean "read more"."""
 _FIRST_WINDOW = 4096
+_SCAN_OUTSIDE = re.compile(rb'["{}\[\],]')
+_SCAN_INSIDE = re.compile(rb'["\\]')
+_QUOTE, _BACKSLASH, _COMMA = ord('"'), ord("\\"), ord(",")
+_OPENERS = (ord("{"), ord("["))
+NESTED_TOO_DEEPLY = "nested too deeply to decode"
+
+
+def _scan_to_boundary(
+    buf: bytes, i: int, depth: int, in_string: bool
+) -> tuple[int, int, int, bool]:
+    """Scan a (possibly damaged) compact-array element for the comma or `]` that ends it.
+
+    Tracks bracket depth and strings, nothing else, so it finds the boundary of elements the
+    decoder refuses. Returns (boundary index or -1, where to go on scanning, depth, in_string).
+    """
+    end = len(buf)
+    while i < end:
+        if in_string:
+            match = _SCAN_INSIDE.search(buf, i)
+            if match is None:
+                return -1, end, depth, True
+            j = match.start()
+            if buf[j] == _BACKSLASH:
+                if j + 1 >= end:
+                    return -1, j, depth, True  # the escaped byte is in the next chunk
+                i = j + 2
+                continue
+            in_string, i = False, j + 1
+            continue
+        match = _SCAN_OUTSIDE.search(buf, i)
+        if match is None:
+            return -1, end, depth, False
+        j = match.start()
+        byte = buf[j]
+        if byte == _QUOTE:
+            in_string = True
+        elif byte in _OPENERS:
+            depth += 1
+        elif byte == _COMMA:
+            if depth == 0:
+                return j, j, depth, False
+        elif depth > 0:
+            depth -= 1
+        elif byte == _CLOSE_ARRAY:
+            return j, j, depth, False  # the array ends
+        # else: a stray `}` at the top level, part of the damage: skip it
+        i = j + 1
+    return -1, end, depth, in_string
 
 
 class _Slow:
@@ -65,6 +122,8 @@ def _slow_decode(
         text = buf[pos : pos + size].decode("utf-8", "surrogateescape")
         try:
             value, end = raw_decode(text)
+        except RecursionError:
+            return _Slow("error", end=pos, error=NESTED_TOO_DEEPLY)
         except json.JSONDecodeError as exc:
             incomplete = exc.msg.startswith("Unterminated string") or exc.pos >= len(text) - (
                 _NEAR_END
@@ -72,8 +131,12 @@ def _slow_decode(
             if incomplete and size < remaining:
                 window *= 8
                 continue
-            if incomplete:
-                return _Slow("truncated" if eof else "more")
+            if incomplete and not eof:
+                return _Slow("more")
+            if incomplete and (
+                exc.msg.startswith("Unterminated string") or exc.pos >= len(text.rstrip())
+            ):
+                return _Slow("truncated")  # the data ends inside the value
             offset = pos + len(text[: exc.pos].encode("utf-8", "surrogateescape"))
             return _Slow("error", end=offset, error=exc.msg)
         if not isinstance(value, dict | list) and len(text) - end < _NEAR_END:
@@ -89,7 +152,9 @@ def _slow_decode(
             raw.encode("utf-8")
         except UnicodeEncodeError:
             # Invalid UTF-8 in the element: decode it again with replacement characters.
-            value = json.loads(buf[pos : pos + length].decode("utf-8", "replace"))
+            value = json.loads(
+                buf[pos : pos + length].decode("utf-8", "replace"), parse_int=parse_json_int
+            )
         return _Slow("value", value, pos + length)
 
 
@@ -97,9 +162,9 @@ def iter_entries(  # noqa: PLR0911, PLR0912, PLR0915 (the hot path: one loop)
     stream: IO[bytes], chunk: int = CHUNK_BYTES
 ) -> Iterator[object]:
     """Yields each top-level element (usually a dict) or a `MalformedEntry`."""
-    raw_decode = json.JSONDecoder().raw_decode
+    raw_decode = json.JSONDecoder(parse_int=parse_json_int).raw_decode
     fast_decode = msgspec.json.Decoder().decode
-    fast_errors = (msgspec.DecodeError, UnicodeDecodeError)
+    fast_errors = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
     separator = _SEPARATOR.match
     read = stream.read
     buf = b""
@@ -138,6 +203,7 @@ def iter_entries(  # noqa: PLR0911, PLR0912, PLR0915 (the hot path: one loop)
     indent: int | None = None  # element indentation in an array; -1: compact (one line)
     closer = b"\n"  # what ends an element on the fast path (JSON lines: the end of the line)
     end_of_data = len(buf)
+    garbage_from: int | None = None  # where the current run of unreadable bytes began
 
     while True:
         pos = separator(buf, pos).end()
@@ -186,13 +252,16 @@ def iter_entries(  # noqa: PLR0911, PLR0912, PLR0915 (the hot path: one loop)
                     pass  # not this layout after all: the general path decides
                 else:
                     pos = stop
+                    garbage_from = None
                     yield value
                     continue
 
         # General path.
+        element_start = pos
         found = _slow_decode(buf, pos, raw_decode, eof)
         if found.kind == "value":
             pos = found.end
+            garbage_from = None
             yield found.value
             continue
         if found.kind == "more":
@@ -208,10 +277,27 @@ def iter_entries(  # noqa: PLR0911, PLR0912, PLR0915 (the hot path: one loop)
         else:
             yield MalformedEntry(f"invalid JSON: {found.error}", base + found.end)
             pos = max(pos + 1, found.end)
+        if garbage_from is None:
+            garbage_from = base + element_start
 
         # Resume at the next element after a malformed one.
         if array_mode and (indent is None or indent < 0):
-            return  # a compact array on one line: no safe place to resume
+            # A compact array on one line: the comma that ends the damaged element, found by
+            # tracking brackets and strings from the element's start.
+            pos, depth, in_string = element_start, 0, False
+            while True:
+                boundary, pos, depth, in_string = _scan_to_boundary(buf, pos, depth, in_string)
+                if boundary >= 0:
+                    pos = boundary
+                    break
+                if base + pos - garbage_from > MAX_GARBAGE_BYTES:
+                    yield _gave_up(base + pos)
+                    return
+                if not refill(pos):
+                    yield MalformedEntry("truncated: the JSON array is not closed", base + pos)
+                    return
+            end_of_data = len(buf)
+            continue
         resume = re.compile(rb"\n" + (b" " * indent if array_mode else b"") + rb"(?=[{\[])")
         while True:
             match = resume.search(buf, pos)
@@ -219,9 +305,22 @@ def iter_entries(  # noqa: PLR0911, PLR0912, PLR0915 (the hot path: one loop)
                 pos = match.end()
                 break
             pos = max(pos, end_of_data - (indent if array_mode else 0) - 1)
+            if base + pos - garbage_from > MAX_GARBAGE_BYTES:
+                yield _gave_up(base + pos)
+                return
             if not refill(pos):
                 return
             end_of_data = len(buf)
+        if base + pos - garbage_from > MAX_GARBAGE_BYTES:
+            yield _gave_up(base + pos)
+            return
+
+
+def _gave_up(offset: int) -> MalformedEntry:
+    return MalformedEntry(
+        f"no readable entry in {MAX_GARBAGE_BYTES >> 20} MiB: stopped reading (not a log export?)",
+        offset,
+    )
 
 
 def open_export(path: str) -> IO[bytes]:

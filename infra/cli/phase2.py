@@ -3,37 +3,54 @@
 Reads log entries from exports (`gcloud logging read ... --format json`, or JSON lines) or
 straight from the Cloud Logging API, streaming, and prints each goal against its target:
 
-    python -m infra phase2 --file export.json
+    python -m infra phase2 --file export.json --baseline-file before.json
+    python -m infra phase2 --since 24h --baseline-since 2025-10-01 --baseline-until 2025-10-02
     python -m infra phase2 --since 24h --metrics https://<service url>/api/metrics --markdown
     gcloud logging read "$(python -m infra phase2 --print-filter --since 24h)" --format json
 
-The targets, the service and the cost counter come from the stack's settings (phase2* keys).
+The API cost is the app's cost lines in the window, per unit of work (analyses requested, or
+paid calls), against the same measured over a baseline; `--cost-from metrics` judges an app's
+cost counter instead. `--metrics` also shows the app's own analysis histogram and cache
+counters beside the figures from the logs. The targets, the service and the cost counter come
+from the stack's settings (phase2* keys).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import re
+import stat
 import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from infra.cli import CommandError
 from infra.rules.phase2 import (
+    COST_PER,
     PASS,
+    CostLines,
     CostReading,
-    MetricsError,
     Phase2Accumulator,
     Phase2Targets,
+    instant,
     logging_filter,
-    parse_prometheus_counter,
+)
+from infra.rules.phase2_metrics import (
+    AppMetrics,
+    MetricsError,
+    app_metrics,
+    counter_total,
+    parse_metrics,
 )
 
 HELP = "Measure the Phase 2 goals (cache, analysis latency, debates, cost) from the logs."
 
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_RELATIVE = re.compile(r"^(\d{1,12}(?:\.\d{1,9})?)([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -63,17 +80,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     cost = parser.add_argument_group("API cost")
     cost.add_argument(
+        "--baseline-file",
+        action="append",
+        metavar="PATH",
+        help="an export from before Phase 2, read like --file (repeatable): its cost lines, per "
+        "unit of work, are the baseline",
+    )
+    cost.add_argument(
+        "--baseline-since",
+        help="baseline window start (same forms as --since); without --baseline-file the "
+        "baseline is read from the Cloud Logging API",
+    )
+    cost.add_argument("--baseline-until", help="baseline window end (exclusive)")
+    cost.add_argument(
+        "--cost-per",
+        choices=sorted(COST_PER),
+        default="analysis",
+        help="divide the cost by the analyses requested (default) or by the paid calls, so "
+        "that a quieter week does not pass as a saving",
+    )
+    cost.add_argument(
+        "--cost-from",
+        choices=("logs", "metrics"),
+        default="logs",
+        help="judge the cost lines of the logs (default) or the app's cost counter "
+        "(phase2CostMetric, read from --metrics, against phase2CostBaseline)",
+    )
+    cost.add_argument(
+        "--cost-baseline",
+        type=float,
+        help="with --cost-from metrics: override phase2CostBaseline for this run",
+    )
+    metrics = parser.add_argument_group("the app's own metrics")
+    metrics.add_argument(
         "--metrics",
         metavar="URL_OR_FILE",
-        help="Prometheus text at the end of the window: the service's /api/metrics or a file",
+        help="Prometheus text at the end of the window (the service's metrics URL or a file): "
+        "its analysis histogram and cache counters are shown beside the log figures",
     )
-    cost.add_argument(
+    metrics.add_argument(
         "--metrics-start",
         metavar="URL_OR_FILE",
-        help="the same counter at the start of the window (the cost is the difference)",
-    )
-    cost.add_argument(
-        "--cost-baseline", type=float, help="override phase2CostBaseline for this run"
+        help="the same at the start of the window (the figures are the difference)",
     )
     out = parser.add_argument_group("output")
     fmt = out.add_mutually_exclusive_group()
@@ -94,16 +142,24 @@ def parse_when(text: str, now: float, flag: str = "--since") -> float:
     """`24h`, `7d`, `90m` back from now, or an ISO 8601 time (UTC when no offset is given)."""
     match = _RELATIVE.match(text.strip())
     if match:
-        return now - float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    try:
-        parsed = datetime.fromisoformat(text.strip())
-    except ValueError:
+        when = now - float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    else:
+        try:
+            parsed = datetime.fromisoformat(text.strip())
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            when = parsed.astimezone(UTC).timestamp()
+        except (ValueError, OverflowError):
+            raise CommandError(
+                f"{flag} {text!r} is neither a time (2025-10-09T08:00:00Z) nor a duration "
+                "(24h, 7d) within years 1-9999"
+            ) from None
+    if instant(when) is None or instant(when).year < 1970:  # type: ignore[union-attr]
         raise CommandError(
-            f"{flag} {text!r} is neither a time (2025-10-09T08:00:00Z) nor a duration (24h, 7d)"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+            f"{flag} {text!r} is before 1970 or after 9999: give a time of the service's logs "
+            "(2025-10-09T08:00:00Z) or a duration back from now (24h, 7d)"
+        )
+    return when
 
 
 def _targets(settings, baseline: float | None) -> Phase2Targets:
@@ -118,42 +174,86 @@ def _targets(settings, baseline: float | None) -> Phase2Targets:
     )
 
 
-def _cost(args: argparse.Namespace, metric: str) -> CostReading | None:
+def shown_source(source: str) -> str:
+    """A metrics source as the report may show it: a URL without its user, password or query
+    (they may hold credentials, and the report gets committed)."""
+    if not source.startswith(("http://", "https://")):
+        return source
+    try:
+        parts = urlsplit(source)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "the --metrics URL"
+    host = f"[{host}]" if ":" in host else host
+    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
+
+
+def _read_samples(flag: str, source: str):
+    from infra.probes.metrics import MetricsSourceError, read_metrics_text  # noqa: PLC0415
+
+    try:
+        return parse_metrics(read_metrics_text(source))
+    except (MetricsSourceError, MetricsError) as exc:
+        raise CommandError(f"{flag}: {exc}") from None
+
+
+def _metrics(args: argparse.Namespace, metric: str) -> tuple[CostReading | None, AppMetrics | None]:
+    """The cost counter (with --cost-from metrics) and the app's own figures, from --metrics."""
     if not args.metrics:
         if args.metrics_start:
             raise CommandError("--metrics-start needs --metrics (the end of the window)")
-        return None
-    from infra.probes.metrics import MetricsSourceError, read_metrics_text  # noqa: PLC0415
-
-    def value(flag: str, source: str) -> float | None:
-        try:
-            return parse_prometheus_counter(read_metrics_text(source), metric)
-        except (MetricsSourceError, MetricsError) as exc:
-            raise CommandError(f"{flag}: {exc}") from None
-
-    end = value("--metrics", args.metrics)
-    start = value("--metrics-start", args.metrics_start) if args.metrics_start else None
-    if end is not None and start is not None and start > end:
+        if args.cost_from == "metrics":
+            raise CommandError(
+                "--cost-from metrics needs --metrics (the service's metrics URL or a file)"
+            )
+        return None, None
+    end = _read_samples("--metrics", args.metrics)
+    start = _read_samples("--metrics-start", args.metrics_start) if args.metrics_start else None
+    app = app_metrics(end, shown_source(args.metrics))
+    if start is not None:
+        app = app.minus(app_metrics(start, shown_source(args.metrics_start)))
+    if args.cost_from != "metrics":
+        return None, app
+    value = counter_total(end, metric)
+    before = counter_total(start, metric) if start is not None else None
+    if (
+        value is not None
+        and before is not None
+        and math.isfinite(value)
+        and math.isfinite(before)
+        and before > value
+    ):
         raise CommandError(
-            f"{metric} went down between --metrics-start ({start:g}) and --metrics ({end:g}): "
-            "an instance restarted between the two readings; read both from the same instance"
+            f"{metric} went down between --metrics-start ({before:g}) and --metrics "
+            f"({value:g}): an instance restarted between the two readings; read both from "
+            "the same instance"
         )
-    return CostReading(metric=metric, value=end, source=args.metrics, start_value=start)
+    cost = CostReading(
+        metric=metric, value=value, source=shown_source(args.metrics), start_value=before
+    )
+    return cost, app
 
 
-def _file_entries(paths: list[str]) -> Iterator[object]:
+def _file_entries(paths: list[str], flag: str = "--file") -> Iterator[object]:
+    """Entries of exports: files, `-` (stdin), FIFOs, /dev/null, `<(cmd)`: whatever reads."""
     from infra.cli.logfile import iter_entries, open_export  # noqa: PLC0415
 
     for path in paths:
-        if path != "-" and Path(path).is_dir():
-            raise CommandError(f"--file {path}: a directory, not a log export: name a file")
-        if path != "-" and not Path(path).is_file():
-            raise CommandError(f"--file {path}: no such file")
+        if path != "-":
+            try:
+                mode = os.stat(path).st_mode
+            except FileNotFoundError:
+                raise CommandError(f"{flag} {path}: no such file") from None
+            except OSError as exc:
+                raise CommandError(f"{flag} {path}: {exc.strerror or exc}") from None
+            if stat.S_ISDIR(mode):
+                raise CommandError(f"{flag} {path}: a directory, not a log export: name a file")
         try:
             with open_export(path) as stream:
                 yield from iter_entries(stream)
         except OSError as exc:
-            raise CommandError(f"--file {path}: {exc.strerror or exc}") from None
+            raise CommandError(f"{flag} {path}: {exc.strerror or exc}") from None
 
 
 def _api_entries(project: str, filter_: str, page_size: int) -> Iterator[object]:
@@ -177,6 +277,80 @@ def _window(args: argparse.Namespace, now: float) -> tuple[float | None, float |
     return since, until
 
 
+def _baseline_window(
+    args: argparse.Namespace, now: float, window: tuple[float | None, float | None]
+) -> tuple[float | None, float | None] | None:
+    """The baseline's window (None: no baseline asked for)."""
+    if not (args.baseline_file or args.baseline_since or args.baseline_until):
+        return None
+    if args.cost_from == "metrics":
+        raise CommandError(
+            "--baseline-file/--baseline-since are the cost lines' baseline: drop them with "
+            "--cost-from metrics (whose baseline is phase2CostBaseline or --cost-baseline)"
+        )
+    since = until = None
+    if args.baseline_since:
+        since = parse_when(args.baseline_since, now, "--baseline-since")
+    if args.baseline_until:
+        until = parse_when(args.baseline_until, now, "--baseline-until")
+    if not args.baseline_file and (since is None or until is None):
+        raise CommandError(
+            "a baseline from Cloud Logging needs --baseline-since and --baseline-until (or give "
+            "--baseline-file PATH)"
+        )
+    if since is not None and until is not None and since >= until:
+        raise CommandError("--baseline-since must be before --baseline-until")
+    start, end = window
+    if (
+        None not in (since, until, start)
+        and since < (end if end is not None else now)  # type: ignore[operator]
+        and start < until  # type: ignore[operator]
+    ):
+        raise CommandError(
+            "the baseline window overlaps the window: a baseline is a time before Phase 2"
+        )
+    return since, until
+
+
+def _baseline(
+    args: argparse.Namespace,
+    project: str,
+    service: str,
+    window: tuple[float | None, float | None],
+) -> tuple[CostLines, str]:
+    since, until = window
+    accumulator = Phase2Accumulator(service, since=since, until=until)
+    if args.baseline_file:
+        accumulator.add_all(_file_entries(args.baseline_file, "--baseline-file"))
+        source = ", ".join(args.baseline_file)
+    else:
+        filter_ = logging_filter(service, since, until)
+        accumulator.add_all(_api_entries(project, filter_, args.page_size))
+        source = "Cloud Logging"
+    shown = [instant(t) for t in (since, until)]
+    if any(shown):
+        source += " from {} to {}".format(
+            *(t.strftime("%Y-%m-%d %H:%M UTC") if t else "the end" for t in shown)
+        )
+    counts = accumulator.counts
+    source += f" ({counts.read} entries read, {counts.malformed} malformed)"
+    return accumulator.cost_lines(), source
+
+
+def _check_cost_baseline(args: argparse.Namespace) -> None:
+    if args.cost_baseline is None:
+        return
+    if args.cost_from != "metrics":
+        raise CommandError(
+            "--cost-baseline is a cost counter's value: it goes with --cost-from metrics "
+            "(the cost lines take --baseline-file or --baseline-since/--baseline-until)"
+        )
+    if not 0 < args.cost_baseline < math.inf:
+        raise CommandError(
+            f"--cost-baseline must be a positive finite amount, got {args.cost_baseline!r}"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from infra.config import SettingsError, load_report_settings  # noqa: PLC0415
     from infra.rules.phase2_render import to_json, to_markdown, to_text  # noqa: PLC0415
@@ -187,23 +361,36 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     project = args.project or project
     service = args.service or service
-    since, until = _window(args, time.time())
+    now = time.time()
+    since, until = _window(args, now)
     filter_ = logging_filter(service, since, until)
     if args.print_filter:
         print(filter_)
         return 0
     if not 1 <= args.page_size <= 1000:
         raise CommandError("--page-size must be within 1..1000")
-    if args.cost_baseline is not None and not args.cost_baseline > 0:
-        raise CommandError("--cost-baseline must be a positive number")
-    cost = _cost(args, settings.cost_metric)
+    _check_cost_baseline(args)
+    baseline_window = _baseline_window(args, now, (since, until))
+    cost, app = _metrics(args, settings.cost_metric)
 
     accumulator = Phase2Accumulator(service, since=since, until=until)
     entries = (
         _file_entries(args.file) if args.file else _api_entries(project, filter_, args.page_size)
     )
     accumulator.add_all(entries)
-    report = accumulator.report(_targets(settings, args.cost_baseline), cost)
+    baseline, baseline_source = (
+        _baseline(args, project, service, baseline_window)
+        if baseline_window is not None
+        else (None, None)
+    )
+    report = accumulator.report(
+        _targets(settings, args.cost_baseline),
+        cost,
+        baseline=baseline,
+        baseline_source=baseline_source,
+        per=args.cost_per,
+        app=app,
+    )
 
     if args.json:
         text = to_json(report)

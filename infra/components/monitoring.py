@@ -1,15 +1,25 @@
 """Observability as code: uptime check, alerts, e-mail channels, Phase 2 log metrics, dashboard.
 
-- An uptime check GETs `<service URL><health path>` over HTTPS and requires the JSON
-  `{"status": "healthy"}` (JSON path `$.status`, exact match).
+- An uptime check GETs `<service URL><health path>` over HTTPS and expects what the stack's own
+  health check line says (`verifyChecks`, e.g. `health /api/health 200 json status=ok`: status
+  200 and the JSON path `$.status` equal to `"ok"`), so the two are never written twice.
 - Alert policies: the uptime check failing, and the share of 5xx responses above a threshold
   (Cloud Run's `request_count`, 5xx over all), each notifying the e-mail channels.
-- Log-based metrics on the app's own lines (the lines `python -m infra phase2` reads): cache HIT
-  and SAVED (label `session`), analysis successes (label `provider`), the analysis latency when
-  the success line carries `(durée=1.42s)` (distribution), debate events (labels `event`, `role`,
-  `round`) and each debate agent's turn duration from `debate_agent_end` (distribution).
-- A dashboard: request count by class, latency p50/p95, instance count, cache hit rate, analysis
-  latency and round-1 turn duration, each against its Phase 2 target.
+- Log-based metrics on the app's own lines (the lines `python -m infra phase2` reads), matched in
+  the message wherever the app writes it: `textPayload` (emergence-app logs plain text with its
+  `%(asctime)s %(levelname)s [%(name)s]` prefix, which Cloud Run stores as textPayload) or
+  `jsonPayload.message` (an app that logs JSON). A metric that only counts matches both fields;
+  one that extracts a label or a value comes in two, one per field (`<name>` from textPayload,
+  `<name>_json` from jsonPayload.message), because an extractor reads one field: add them up.
+  Cache HIT, cache SAVED, analyses requested (the start lines), analysis successes (label
+  `provider`), analyses failed, the cost lines (a distribution of USD per paid call, labels
+  `agent` and `model`), debate events (labels `event`, `role`, `round`) and each debate agent's
+  turn duration from `debate_agent_end` (a distribution). No metric reads a `durée=`: the app
+  never writes one; the analysis latency comes from the app's own histogram.
+- A dashboard: request count by class, latency p50/p95, instance count, cache hit rate, the app's
+  analysis duration p95 (`memory_analysis_duration_seconds`, shown once its metrics reach Cloud
+  Monitoring), round-1 turn duration, analyses by provider and the API cost, each Phase 2 chart
+  against its target.
 
 The decisions (filters, metric definitions, the dashboard's JSON) are pure functions below; the
 component only declares them. `monitoringEnabled: false` leaves the whole component out.
@@ -28,20 +38,42 @@ import pulumi_gcp as gcp
 
 from infra.components.options import child_options
 from infra.config import Phase2Settings, Settings
+from infra.rules.checks import CheckSpec, parse_checks
 from infra.rules.phase2 import RESOURCE_TYPE, quote_filter_string
 
 UPTIME_PERIODS = (60, 300, 600, 900)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_SESSION = r"pour session ([^\s()]+)"
+MESSAGE_FIELDS = ("textPayload", "jsonPayload.message")
+"""Where an app's log message is: plain text (emergence-app) or a JSON payload's message."""
 REQUEST_COUNT = "run.googleapis.com/request_count"
 REQUEST_LATENCIES = "run.googleapis.com/request_latencies"
 INSTANCE_COUNT = "run.googleapis.com/container/instance_count"
 UPTIME_PASSED = "monitoring.googleapis.com/uptime_check/check_passed"
-ANALYSIS_BUCKETS = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 10.0, 15.0, 30.0, 60.0)
+COST_BUCKETS_USD = (1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1.0)
+APP_DURATION_METRIC = "memory_analysis_duration_seconds"
+"""The MemoryAnalyzer's own histogram (label provider), in the app's Prometheus metrics."""
 TURN_BUCKETS_MS = (500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 7500, 10000, 15000, 30000)
 
 
 # --- decisions ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogLineSpec:
+    """One kind of log line: a regex on the message (RE2 syntax, as Cloud Logging reads it), and
+    what to extract from it (each extractor a regex with one capturing group)."""
+
+    suffix: str
+    description: str
+    patterns: tuple[str, ...]  # each must match (ANDed)
+    labels: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (regex, doc)
+    value: str | None = None  # set: a distribution of the captured number
+    unit: str = "1"
+    bounds: tuple[float, ...] = ()
+
+    @property
+    def extracts(self) -> bool:
+        return bool(self.labels) or self.value is not None
 
 
 @dataclass(frozen=True)
@@ -55,6 +87,7 @@ class LogMetricSpec:
     value_extractor: str | None = None  # set: a distribution
     unit: str = "1"
     bounds: tuple[float, ...] = ()
+    field: str | None = None  # the one message field it reads (None: either)
 
     @property
     def distribution(self) -> bool:
@@ -68,12 +101,14 @@ def service_log_filter(service_name: str) -> str:
     )
 
 
-def _message_matches(regex: str) -> str:
-    return f"jsonPayload.message=~{quote_filter_string(regex)}"
+def message_matches(regex: str, fields: tuple[str, ...] = MESSAGE_FIELDS) -> str:
+    """`textPayload=~"r"`, or a parenthesised OR over the message fields."""
+    terms = [f"{name}=~{quote_filter_string(regex)}" for name in fields]
+    return terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"
 
 
-def _extract(regex: str) -> str:
-    return f"REGEXP_EXTRACT(jsonPayload.message, {quote_filter_string(regex)})"
+def regexp_extract(message_field: str, regex: str) -> str:
+    return f"REGEXP_EXTRACT({message_field}, {quote_filter_string(regex)})"
 
 
 def metric_id(service_name: str, suffix: str) -> str:
@@ -82,69 +117,177 @@ def metric_id(service_name: str, suffix: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", service_name) + "_phase2_" + suffix
 
 
-def log_metric_specs() -> tuple[LogMetricSpec, ...]:
-    session = {"session": (_extract(_SESSION), "The chat session analysed.")}
-    success = r"\[MemoryAnalyzer\] (Analyse réussie avec \S+|Fallback \w+ réussi) pour session"
-    provider = {
-        "provider": (
-            _extract(r"(?:réussie avec |Fallback )(\w+)"),
-            "neo_analysis, or the fallback that answered (Nexus, Anima).",
-        )
-    }
-    debate_json = r'"event": "debate_'
+def field_suffix(suffix: str, message_field: str) -> str:
+    """The metric of a line that reads `message_field` (textPayload keeps the plain name)."""
+    return suffix if message_field == MESSAGE_FIELDS[0] else suffix + "_json"
+
+
+_ROLE = (r'"role": "(\w+)"', "attacker, challenger, mediator.")
+_ROUND = (r'"round": (\d+)', "The debate round (1, 2, ...).")
+
+
+def log_line_specs() -> tuple[LogLineSpec, ...]:
+    """The app's lines the metrics watch: the lines `python -m infra phase2` reads."""
     return (
-        LogMetricSpec(
+        LogLineSpec(
             "cache_hit",
             "MemoryAnalyzer cache hits (an analysis served from the cache).",
-            _message_matches(r"\[MemoryAnalyzer\] Cache HIT pour session"),
-            session,
+            (r"\[MemoryAnalyzer\] Cache HIT pour session ",),
         ),
-        LogMetricSpec(
+        LogLineSpec(
             "cache_saved",
             "MemoryAnalyzer cache saves (an analysis computed, then cached).",
-            _message_matches(r"\[MemoryAnalyzer\] Cache SAVED pour session"),
-            session,
+            (r"\[MemoryAnalyzer\] Cache SAVED pour session ",),
         ),
-        LogMetricSpec(
+        LogLineSpec(
+            "analysis_requested",
+            "Memory analyses requested (the analyzer's start line, cache hits included).",
+            (
+                r"Lancement de l.analyse s[ée]mantique \(persist=|"
+                r"\[MemoryAnalyzer\] Analyse d[ée]marr[ée]e pour session ",
+            ),
+        ),
+        LogLineSpec(
             "analysis_success",
             "Memory analyses that succeeded, by provider.",
-            _message_matches(success),
-            provider,
+            (
+                r"\[MemoryAnalyzer\] (Analyse r[ée]ussie avec \S+|Fallback \w+ r[ée]ussi) "
+                r"pour session ",
+            ),
+            {
+                "provider": (
+                    r"\[MemoryAnalyzer\] (?:Analyse r[ée]ussie avec |Fallback )(\w+)",
+                    "neo_analysis, or the fallback that answered (Nexus, Anima).",
+                )
+            },
         ),
-        LogMetricSpec(
-            "analysis_latency",
-            "Memory analysis duration, from success lines that carry (durée=…s).",
-            _message_matches(success) + " AND " + _message_matches(r"durée=[0-9.]+s"),
-            provider,
-            value_extractor=_extract(r"durée=([0-9.]+)s"),
-            unit="s",
-            bounds=ANALYSIS_BUCKETS,
+        LogLineSpec(
+            "analysis_failed",
+            "Memory analyses whose every provider failed.",
+            (r"\[MemoryAnalyzer\] Tous (les )?fallbacks [ée]chou[ée]s pour session ",),
         ),
-        LogMetricSpec(
+        LogLineSpec(
+            "api_cost",
+            "Cost of each paid LLM call, from the cost tracker's line (USD), by agent and model.",
+            (r"Co[uû]t de [0-9]+\.[0-9]+ pour '[^']*' \('[^']*'\) enregistr",),
+            {
+                "agent": (r"Co[uû]t de [0-9.]+ pour '([^']*)'", "The agent (anima, neo, nexus)."),
+                "model": (r"pour '[^']*' \('([^']*)'\) enregistr", "The LLM model called."),
+            },
+            value=r"Co[uû]t de ([0-9]+\.[0-9]+) pour",
+            unit="{USD}",
+            bounds=COST_BUCKETS_USD,
+        ),
+        LogLineSpec(
             "debate_events",
             "Debate events (start, agent turn start/end, end), by event, role and round.",
-            _message_matches(debate_json),
+            (r'"event": "debate_',),
             {
-                "event": (_extract(r'"event": "(debate_\w+)"'), "The debate event."),
-                "role": (_extract(r'"role": "(\w+)"'), "attacker, challenger, mediator."),
-                "round": (_extract(r'"round": (\d+)'), "The debate round (1, 2, ...)."),
+                "event": (r'"event": "(debate_\w+)"', "The debate event."),
+                "role": _ROLE,
+                "round": _ROUND,
             },
         ),
-        LogMetricSpec(
+        LogLineSpec(
             "debate_turn_duration",
             "Debate agent turn duration from debate_agent_end (duration_ms), by role and round.",
-            _message_matches(r'"event": "debate_agent_end"')
-            + " AND "
-            + _message_matches(r'"duration_ms": [0-9]+'),
-            {
-                "role": (_extract(r'"role": "(\w+)"'), "attacker, challenger, mediator."),
-                "round": (_extract(r'"round": (\d+)'), "The debate round (1, 2, ...)."),
-            },
-            value_extractor=_extract(r'"duration_ms": ([0-9]+)'),
+            (r'"event": "debate_agent_end"', r'"duration_ms": [0-9]+'),
+            {"role": _ROLE, "round": _ROUND},
+            value=r'"duration_ms": ([0-9]+)',
             unit="ms",
             bounds=TURN_BUCKETS_MS,
         ),
     )
+
+
+def log_metric_specs() -> tuple[LogMetricSpec, ...]:
+    """Every declared metric: one per line that only counts (matching either message field),
+    one per line and field for those that extract (an extractor reads a single field)."""
+    specs: list[LogMetricSpec] = []
+    for line in log_line_specs():
+        if not line.extracts:
+            specs.append(
+                LogMetricSpec(
+                    line.suffix,
+                    line.description,
+                    " AND ".join(message_matches(p) for p in line.patterns),
+                )
+            )
+            continue
+        for message_field in MESSAGE_FIELDS:
+            specs.append(
+                LogMetricSpec(
+                    field_suffix(line.suffix, message_field),
+                    f"{line.description} Read from {message_field}.",
+                    " AND ".join(message_matches(p, (message_field,)) for p in line.patterns),
+                    {
+                        key: (regexp_extract(message_field, regex), doc)
+                        for key, (regex, doc) in line.labels.items()
+                    },
+                    None if line.value is None else regexp_extract(message_field, line.value),
+                    line.unit,
+                    line.bounds,
+                    message_field,
+                )
+            )
+    return tuple(specs)
+
+
+# --- the uptime check's expectation: the stack's health check line ---------------------------
+
+
+def health_check(check_lines: tuple[str, ...] | None, health_path: str) -> CheckSpec | None:
+    """The `verifyChecks` line that checks `health_path` (the first, preferring one named
+    `health`), or None when no check looks at it."""
+    on_path = [spec for spec in parse_checks(check_lines) if spec.path == health_path]
+    named = [spec for spec in on_path if spec.name == "health"]
+    return (named or on_path or [None])[0]
+
+
+def json_path(dotted: str) -> str:
+    """`status` -> `$.status`, `a.b` -> `$.a.b`; other names in brackets (`$['x-y']`)."""
+    out = "$"
+    for part in dotted.split("."):
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
+            out += "." + part
+        else:
+            out += "['" + part.replace("\\", "\\\\").replace("'", "\\'") + "']"
+    return out
+
+
+def json_content(value: str) -> str:
+    """The JSON text an exact JSON-path match compares with: `ok` -> `"ok"`; a JSON number,
+    true, false or null stays as written (the check accepts either for those)."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(parsed, bool | int | float) or parsed is None:
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class UptimeExpectation:
+    """What the uptime check requires: an HTTP status (or any 2xx), a JSON field's value."""
+
+    status: int | None = None  # None: any 2xx
+    json_path: str | None = None
+    content: str | None = None
+
+    @classmethod
+    def from_check(cls, spec: CheckSpec | None) -> UptimeExpectation:
+        if spec is None:
+            return cls()
+        if spec.content == "json" and spec.field is not None and spec.value is not None:
+            return cls(spec.status, json_path(spec.field), json_content(spec.value))
+        return cls(spec.status)
+
+    def describe(self) -> str:
+        status = "2xx" if self.status is None else str(self.status)
+        if self.json_path is None:
+            return status
+        return f"{status} with `{self.json_path}` equal to `{self.content}`"
 
 
 def uptime_alert_filter(check_id: str) -> str:
@@ -206,6 +349,10 @@ def _series(
     return data
 
 
+def _promql(query: str, plot: str = "LINE") -> dict[str, Any]:
+    return {"timeSeriesQuery": {"prometheusQuery": query}, "plotType": plot, "targetAxis": "Y1"}
+
+
 def _threshold(value: float, label: str, direction: str) -> dict[str, Any]:
     return {
         "value": value,
@@ -223,10 +370,23 @@ def dashboard(service_name: str, phase2: Phase2Settings, error_threshold_percent
     hit = "logging_googleapis_com:user_" + metric_id(service_name, "cache_hit")
     saved = "logging_googleapis_com:user_" + metric_id(service_name, "cache_saved")
     hit_rate = f"sum(rate({hit}[1h])) / (sum(rate({hit}[1h])) + sum(rate({saved}[1h])))"
-    analysis = f'metric.type="{user}{metric_id(service_name, "analysis_latency")}" AND {svc}'
-    turns = (
-        f'metric.type="{user}{metric_id(service_name, "debate_turn_duration")}" AND {svc} '
-        'AND metric.label.round="1"'
+    app_p95 = f"histogram_quantile(0.95, sum by (le) (rate({APP_DURATION_METRIC}_bucket[1h])))"
+
+    def per_field(suffix: str) -> list[str]:
+        """The metric of a line for each message field (their series add up)."""
+        return [f"{user}{metric_id(service_name, field_suffix(suffix, f))}" for f in MESSAGE_FIELDS]
+
+    def promql(suffix: str) -> list[str]:
+        return [
+            "logging_googleapis_com:user_" + metric_id(service_name, field_suffix(suffix, f))
+            for f in MESSAGE_FIELDS
+        ]
+
+    cost_text, cost_json = promql("api_cost")
+    requested = "logging_googleapis_com:user_" + metric_id(service_name, "analysis_requested")
+    cost_per_analysis = (
+        f"((sum(rate({cost_text}_sum[1d])) or vector(0)) + "
+        f"(sum(rate({cost_json}_sum[1d])) or vector(0))) / sum(rate({requested}[1d]))"
     )
     targets = "\n".join(
         [
@@ -240,8 +400,8 @@ def dashboard(service_name: str, phase2: Phase2Settings, error_threshold_percent
             f"- Debate round 1 p50: under {phase2.debate_round1_target_ms / 1000:g} s, attacker "
             "and challenger overlapping (was 5 s)",
             f"- Whole debate p50: under {phase2.debate_total_target_ms / 1000:g} s (was 15 s)",
-            f"- API cost: at most {phase2.cost_target_percent}% of the baseline "
-            f"(`{phase2.cost_metric}`)",
+            f"- API cost per analysis requested: at most {phase2.cost_target_percent}% of the "
+            "baseline's (the cost lines; `python -m infra phase2 --baseline-file ...`)",
             "",
             f"Alerting: uptime of `/api/health`, 5xx above {error_threshold_percent}% of requests.",
         ]
@@ -286,19 +446,14 @@ def dashboard(service_name: str, phase2: Phase2Settings, error_threshold_percent
         ),
         _xy(
             "Memory analysis cache hit rate (1 h)",
-            [
-                {
-                    "timeSeriesQuery": {"prometheusQuery": hit_rate},
-                    "plotType": "LINE",
-                    "targetAxis": "Y1",
-                }
-            ],
+            [_promql(hit_rate)],
             "HIT / (HIT + SAVED)",
             [_threshold(phase2.cache_hit_rate_min_percent / 100, "Phase 2 target", "BELOW")],
         ),
         _xy(
-            "Memory analysis latency p95 (s)",
-            [_series(analysis, "ALIGN_DELTA", "REDUCE_PERCENTILE_95", legend="p95")],
+            "Memory analysis duration p95 (s): the app's histogram, once its metrics reach "
+            "Cloud Monitoring",
+            [_promql(app_p95)],
             "s",
             [_threshold(phase2.analysis_p95_target_ms / 1000, "Phase 2 target", "ABOVE")],
         ),
@@ -306,11 +461,12 @@ def dashboard(service_name: str, phase2: Phase2Settings, error_threshold_percent
             "Debate round 1 turn duration p50 (ms), by role",
             [
                 _series(
-                    turns,
+                    f'metric.type="{metric}" AND {svc} AND metric.label.round="1"',
                     "ALIGN_DELTA",
                     "REDUCE_PERCENTILE_50",
                     ["metric.label.role"],
                 )
+                for metric in per_field("debate_turn_duration")
             ],
             "ms",
             [_threshold(phase2.debate_round1_target_ms, "Phase 2 round-1 target", "ABOVE")],
@@ -319,14 +475,28 @@ def dashboard(service_name: str, phase2: Phase2Settings, error_threshold_percent
             "Memory analyses per second, by provider",
             [
                 _series(
-                    f'metric.type="{user}{metric_id(service_name, "analysis_success")}" AND {svc}',
+                    f'metric.type="{metric}" AND {svc}',
                     "ALIGN_RATE",
                     "REDUCE_SUM",
                     ["metric.label.provider"],
                     plot="STACKED_BAR",
                 )
+                for metric in per_field("analysis_success")
             ],
             "analyses/s",
+        ),
+        _xy(
+            "API cost (USD per hour), by agent: the cost lines",
+            [
+                _promql(f"sum by (agent) (rate({metric}_sum[1h])) * 3600", "STACKED_AREA")
+                for metric in (cost_text, cost_json)
+            ],
+            "USD/h",
+        ),
+        _xy(
+            "API cost per analysis requested (USD, 1 day)",
+            [_promql(cost_per_analysis)],
+            "USD",
         ),
     ]
     tiles = []
@@ -363,6 +533,7 @@ class MonitoringArgs:
     error_ratio_duration_seconds: int = 300
     phase2: Phase2Settings = field(default_factory=Phase2Settings)
     authenticated: bool = False  # the service is private: the check presents an OIDC token
+    health_check: CheckSpec | None = None  # the verifyChecks line on health_path, if any
 
     @classmethod
     def from_settings(cls, settings: Settings, service_url: pulumi.Input[str]) -> MonitoringArgs:
@@ -379,6 +550,7 @@ class MonitoringArgs:
             error_ratio_duration_seconds=m.error_ratio_duration_seconds,
             phase2=settings.phase2,
             authenticated=settings.service.public_access == "private",
+            health_check=health_check(settings.verify_checks, settings.service.startup_probe.path),
         )
 
 
@@ -425,17 +597,23 @@ class Monitoring(pulumi.ComponentResource):
         ]
         channel_names = [c.name for c in self.channels]
 
+        expected = UptimeExpectation.from_check(args.health_check)
+        accepted = (
+            gcp.monitoring.UptimeCheckConfigHttpCheckAcceptedResponseStatusCodeArgs(
+                status_class="STATUS_CLASS_2XX"
+            )
+            if expected.status is None
+            else gcp.monitoring.UptimeCheckConfigHttpCheckAcceptedResponseStatusCodeArgs(
+                status_value=expected.status
+            )
+        )
         http_check = gcp.monitoring.UptimeCheckConfigHttpCheckArgs(
             path=args.health_path,
             port=443,
             use_ssl=True,
             validate_ssl=True,
             request_method="GET",
-            accepted_response_status_codes=[
-                gcp.monitoring.UptimeCheckConfigHttpCheckAcceptedResponseStatusCodeArgs(
-                    status_class="STATUS_CLASS_2XX"
-                )
-            ],
+            accepted_response_status_codes=[accepted],
             service_agent_authentication=(
                 gcp.monitoring.UptimeCheckConfigHttpCheckServiceAgentAuthenticationArgs(
                     type="OIDC_TOKEN"
@@ -460,15 +638,17 @@ class Monitoring(pulumi.ComponentResource):
             ),
             content_matchers=[
                 gcp.monitoring.UptimeCheckConfigContentMatcherArgs(
-                    content='"healthy"',
+                    content=expected.content,
                     matcher="MATCHES_JSON_PATH",
                     json_path_matcher=(
                         gcp.monitoring.UptimeCheckConfigContentMatcherJsonPathMatcherArgs(
-                            json_path="$.status", json_matcher="EXACT_MATCH"
+                            json_path=expected.json_path, json_matcher="EXACT_MATCH"
                         )
                     ),
                 )
-            ],
+            ]
+            if expected.json_path is not None
+            else None,
             opts=child,
         )
 
@@ -507,7 +687,7 @@ class Monitoring(pulumi.ComponentResource):
                 subject=f"{service} health check failing",
                 content=(
                     f"The uptime check on `{args.health_path}` fails from more than one region: "
-                    f'the service does not answer 2xx with `"status": "healthy"`.\n\n'
+                    f"the service does not answer {expected.describe()}.\n\n"
                     "Look at the latest revision's logs; to roll back, set "
                     "`emergence-cloudrun:rollbackRevision` to a previous revision and `pulumi up`."
                 ),

@@ -38,7 +38,17 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
+
+from infra.rules.phase2_metrics import (
+    AppMetrics,
+    MetricsError,
+    not_an_amount,
+    parse_prometheus_counter,
+)
+
+__all__ = ["MetricsError", "parse_prometheus_counter"]  # kept importable from here
 
 RESOURCE_TYPE = "cloud_run_revision"
 MAX_PAIRING_SECONDS = 180.0
@@ -59,9 +69,10 @@ FAILED_RE = re.compile(
     r"\[MemoryAnalyzer\] Tous (?:les )?fallbacks [ée]chou[ée]s pour session (?P<session>[^\s:()]+)"
 )
 START_RE = re.compile(
-    r"Lancement de l['’]analyse s[ée]mantique \(persist=(?P<persist>\w+) \| "
-    r"offline=(?P<offline>\w+)\) pour (?P<session>\S+)"
+    r"Lancement de l['’]analyse s[ée]mantique \(persist=(?P<persist>\w+)"
+    r"(?: \| offline=(?P<offline>\w+))?\) pour (?P<session>\S+)"
 )
+"""The analyzer's start line; before October 2025 it had no `| offline=...` part."""
 START_TAGGED_RE = re.compile(r"\[MemoryAnalyzer\] Analyse d[ée]marr[ée]e pour session " + _SID)
 SKIPPED_RE = re.compile(r"Session (?P<session>\S+) d[ée]j[àa] analys[ée]e")
 EMPTY_RE = re.compile(r"Historique vide pour (?P<session>\S+?)\.? Analyse annul[ée]e")
@@ -69,6 +80,13 @@ FINISHED_RE = re.compile(
     r"Analyse s[ée]mantique termin[ée]e \(persist=\w+, provider=(?P<provider>[\w.-]+)\) "
     r"pour (?P<session>\S+?)\.?$"
 )
+
+COST_RE = re.compile(
+    r"Co[uû]t de (?P<amount>-?[0-9]{1,15}(?:\.[0-9]{1,12})?) pour "
+    r"'(?P<agent>[^'\n]{0,200})' \('(?P<model>[^'\n]{0,200})'\) enregistr[ée]"
+)
+"""The cost tracker's line (logger `backend.core.cost_tracker`), one per paid LLM call:
+`Coût de 0.000210 pour 'anima' ('gpt-4o-mini') enregistré.` (USD, six decimals)."""
 
 # Event kinds in a session's timeline. START sorts before the others at equal timestamps.
 START, SUCCESS, HIT, FAILED, ENDED = 0, 1, 2, 3, 4
@@ -85,25 +103,47 @@ class MalformedEntry:
     offset: int | None = None
 
 
+def parse_json_int(text: str) -> int | float:
+    """JSON integers (`json.loads(..., parse_int=...)`): one of thousands of digits, beyond
+    Python's conversion limit, becomes a float, so that one odd number does not lose its entry."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
 def parse_timestamp(value: object) -> float | None:
-    """RFC 3339 (`2025-10-08T19:42:13.123456789Z`) to epoch seconds, or None."""
+    """RFC 3339 (`2025-10-08T19:42:13.123456789Z`) to epoch seconds, or None.
+
+    None too for an instant whose UTC time falls outside years 1-9999 (`0001-01-01T00:00:00+14:00`
+    is valid RFC 3339, but no date can show it).
+    """
     if not isinstance(value, str) or not value:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC).timestamp()
+    except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+
+
+def instant(epoch: float | None) -> datetime | None:
+    """The UTC time of an epoch, or None when there is none to show (outside years 1-9999)."""
+    if epoch is None or not math.isfinite(epoch):
+        return None
+    try:
+        return datetime.fromtimestamp(epoch, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _format_instant(epoch: float | None) -> str | None:
-    if epoch is None:
+    moment = instant(epoch)
+    if moment is None:
         return None
-    return (
-        datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -149,36 +189,14 @@ class Phase2Targets:
             value = getattr(self, name)
             if not value > 0:
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-        if self.cost_baseline is not None and not self.cost_baseline > 0:
-            raise ValueError(f"cost_baseline must be positive when set, got {self.cost_baseline!r}")
+        if self.cost_baseline is not None and not 0 < self.cost_baseline < math.inf:
+            raise ValueError(
+                f"cost_baseline must be a positive finite number when set, got "
+                f"{self.cost_baseline!r}"
+            )
 
 
 # --- cost -------------------------------------------------------------------------------------
-
-
-class MetricsError(ValueError):
-    """The Prometheus text could not be read."""
-
-
-def parse_prometheus_counter(text: str, name: str) -> float | None:
-    """Sum of every sample called `name` (all label sets) in Prometheus text; None if absent.
-
-    A counter declared as `foo` exposes `foo_total`: `name` may be given either way.
-    """
-    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
-
-    wanted = {name} if name.endswith("_total") else {name, name + "_total"}
-    total = 0.0
-    found = False
-    try:
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name in wanted:
-                    total += float(sample.value)
-                    found = True
-    except (ValueError, TypeError, IndexError) as exc:
-        raise MetricsError(f"not Prometheus text format: {exc}") from exc
-    return total if found else None
 
 
 @dataclass(frozen=True)
@@ -198,6 +216,76 @@ class CostReading:
             return self.value
         return self.value - self.start_value
 
+    @property
+    def problem(self) -> str | None:
+        """Why the reading is no cost (a negative or non-finite counter), or None."""
+        for what, value in (("--metrics", self.value), ("--metrics-start", self.start_value)):
+            why = not_an_amount(value)
+            if why:
+                return f"not a cost: {self.metric} in {what} is {why}"
+        return None
+
+
+COST_PER = {"analysis": "analysis requested", "call": "paid call"}
+"""What the cost is divided by, so that a quieter week does not pass as a saving."""
+
+
+@dataclass(frozen=True)
+class CostLines:
+    """The cost lines of one window, summed by agent and model (exact decimal USD)."""
+
+    by_agent_model: tuple[tuple[str, str, int, Decimal], ...] = ()
+    analyses_requested: int = 0
+    unreadable: int = 0  # cost lines with a negative amount: never summed
+
+    @property
+    def calls(self) -> int:
+        return sum(calls for _a, _m, calls, _usd in self.by_agent_model)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((usd for _a, _m, _c, usd in self.by_agent_model), Decimal(0))
+
+    def work(self, per: str) -> int:
+        return self.analyses_requested if per == "analysis" else self.calls
+
+    def rate(self, per: str) -> float | None:
+        """USD per unit of work, or None when no work was done."""
+        work = self.work(per)
+        return float(self.total) / work if work else None
+
+    def to_dict(self, per: str) -> dict[str, Any]:
+        return {
+            "total_usd": float(self.total),
+            "paid_calls": self.calls,
+            "analyses_requested": self.analyses_requested,
+            "usd_per_unit": _round(self.rate(per), 9),
+            "negative_cost_lines": self.unreadable,
+            "by_agent_model": [
+                {"agent": a, "model": m, "calls": c, "usd": float(u)}
+                for a, m, c, u in self.by_agent_model
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class CostComparison:
+    """The window's cost lines against a baseline's, per unit of work."""
+
+    window: CostLines
+    baseline: CostLines | None
+    per: str = "analysis"
+    baseline_source: str | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.baseline is None:
+            return None
+        now, before = self.window.rate(self.per), self.baseline.rate(self.per)
+        if now is None or before is None or before <= 0:
+            return None
+        return now / before
+
 
 # --- accumulation -----------------------------------------------------------------------------
 
@@ -214,6 +302,7 @@ class EntryCounts:
     recognised: int = 0
     undated: int = 0
     bad_debate_event: int = 0
+    bad_cost_line: int = 0
     malformed_reasons: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -229,6 +318,7 @@ class EntryCounts:
             "recognised": self.recognised,
             "undated": self.undated,
             "bad_debate_event": self.bad_debate_event,
+            "bad_cost_line": self.bad_cost_line,
         }
 
 
@@ -308,7 +398,10 @@ class Phase2Accumulator:
         self._session_ids: dict[str, int] = {}
         self._events = _Events()
         self._debates: dict[str, _Debate] = {}
+        self._debate_events: dict[str, int] = {}  # event kind -> lines read (for NO DATA reasons)
         self._providers: dict[str, int] = {}
+        self.analyses_requested = 0
+        self._costs: dict[tuple[str, str], list] = {}  # (agent, model) -> [calls, Decimal USD]
 
     # -- intake --
 
@@ -317,7 +410,7 @@ class Phase2Accumulator:
             self.add(entry)
         return self
 
-    def add(self, entry: object) -> None:  # noqa: PLR0911, PLR0912 (the hot path, kept flat)
+    def add(self, entry: object) -> None:  # noqa: PLR0911, PLR0912, PLR0915 (hot path: flat)
         counts = self.counts
         counts.read += 1
         try:
@@ -369,6 +462,13 @@ class Phase2Accumulator:
                 when = self._when(entry)
             self._count_debate(self._debate_event(structured, when))
             return
+        if "enregistr" in message and "pour '" in message:
+            match = COST_RE.search(message)
+            if match is not None:
+                if not windowed:
+                    when = self._when(entry)
+                self._cost_line(match, when)
+                return
         if "nalys" not in message and "MemoryAnalyzer" not in message:
             counts.other_message += 1
             return
@@ -391,6 +491,27 @@ class Phase2Accumulator:
                 self.counts.other_service += 1  # a revision without a service label
             else:
                 self.counts.other_resource += 1
+
+    def _cost_line(self, match: re.Match[str], when: float | None) -> None:
+        amount = Decimal(match["amount"])
+        if amount < 0:
+            self.counts.bad_cost_line += 1  # a cost below zero is no cost: never summed
+            return
+        self.counts.recognised += 1
+        self._seen(when)
+        slot = self._costs.get((match["agent"], match["model"]))
+        if slot is None:
+            slot = self._costs[(match["agent"], match["model"])] = [0, Decimal(0)]
+        slot[0] += 1
+        slot[1] += amount
+
+    def cost_lines(self) -> CostLines:
+        """The window's cost lines, by agent and model, and the work requested."""
+        rows = tuple(
+            (agent, model, calls, usd)
+            for (agent, model), (calls, usd) in sorted(self._costs.items())
+        )
+        return CostLines(rows, self.analyses_requested, self.counts.bad_cost_line)
 
     def _count_debate(self, recognised: bool) -> None:
         if recognised:
@@ -460,12 +581,14 @@ class Phase2Accumulator:
             match = START_TAGGED_RE.search(message)
             if match:
                 self._seen(when)
+                self.analyses_requested += 1
                 self._timeline_event(match["session"], when, START, math.nan)
                 return True
             return False
         match = START_RE.search(message) if "Lancement" in message else None
         if match:
             self._seen(when)
+            self.analyses_requested += 1
             self._timeline_event(match["session"], when, START, math.nan)
             return True
         match = SKIPPED_RE.search(message) or EMPTY_RE.search(message)
@@ -487,6 +610,7 @@ class Phase2Accumulator:
         key = event.get("debate_id") or event.get("session_id")
         if kind not in DEBATE_EVENTS or not isinstance(key, str) or not key:
             return False
+        self._debate_events[kind] = self._debate_events.get(kind, 0) + 1
         self._seen(when)
         debate = self._debates.get(key)
         if debate is None:
@@ -495,19 +619,36 @@ class Phase2Accumulator:
             _debate_started(debate, event, when)
             return True
         if kind == "debate_end":
+            status = event.get("status", "completed")  # no status: the debate ran to its end
+            if not isinstance(status, str) or not status:
+                return False  # a status that is no word (1, null, a list) completes nothing
             if when is not None:
                 debate.end = _max(debate.end, when)
-            status = event.get("status")
-            debate.status = status if isinstance(status, str) else "completed"
+            debate.status = status
             return True
         return _agent_event(debate, kind, event, when)
 
     # -- report --
 
-    def report(self, targets: Phase2Targets, cost: CostReading | None = None) -> Phase2Report:
+    def report(
+        self,
+        targets: Phase2Targets,
+        cost: CostReading | None = None,
+        *,
+        baseline: CostLines | None = None,
+        baseline_source: str | None = None,
+        per: str = "analysis",
+        app: AppMetrics | None = None,
+    ) -> Phase2Report:
+        """The figures and verdicts. The API cost is judged from `cost` (an app's counter) when
+        given, else from the cost lines against `baseline` (the same lines before Phase 2),
+        each divided by the work done (`per`: "analysis" requested or paid "call")."""
+        if per not in COST_PER:
+            raise ValueError(f"per must be one of {', '.join(COST_PER)}, got {per!r}")
         analyses = self._analyses()
         debates = self._debate_rows()
-        figures = _judge(self, analyses, debates, targets, cost)
+        comparison = CostComparison(self.cost_lines(), baseline, per, baseline_source)
+        figures = _judge(self, analyses, debates, targets, cost=cost, comparison=comparison)
         return Phase2Report(
             service=self.service_name,
             since=self.since,
@@ -522,6 +663,8 @@ class Phase2Accumulator:
             cost=cost,
             targets=targets,
             figures=figures,
+            cost_lines=comparison,
+            app=app,
         )
 
     def _analyses(self) -> AnalysisSummary:
@@ -647,10 +790,24 @@ def _agent_event(debate: _Debate, kind: str, event: Mapping[str, Any], when: flo
         return True
     if when is not None:
         slot[1] = _max(slot[1], when)
-    duration = event.get("duration_ms")
-    if isinstance(duration, int | float) and not isinstance(duration, bool):
-        slot[2] = float(duration) / 1000.0
+    duration = _duration_ms(event.get("duration_ms"))
+    if duration is not None:
+        slot[2] = duration / 1000.0
     return True
+
+
+MAX_DURATION_MS = 86_400_000
+"""A turn longer than a day is no turn: a duration beyond it (or negative, or not finite) is
+ignored."""
+
+
+def _duration_ms(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, int) and not -MAX_DURATION_MS <= value <= MAX_DURATION_MS:
+        return None  # float() of an integer of thousands of digits would overflow
+    duration = float(value)
+    return duration if 0.0 <= duration <= MAX_DURATION_MS else None
 
 
 def _json_event(message: str) -> dict | None:
@@ -658,8 +815,8 @@ def _json_event(message: str) -> dict | None:
     if start < 0:
         return None
     try:
-        value = json.loads(message[start:])
-    except ValueError:
+        value = json.loads(message[start:], parse_int=parse_json_int)
+    except (ValueError, RecursionError):  # also: nested too deeply, integers too long
         return None
     if isinstance(value, dict) and value.get("event") in DEBATE_EVENTS:
         return value
@@ -834,6 +991,8 @@ class Phase2Report:
     cost: CostReading | None
     targets: Phase2Targets
     figures: list[Figure]
+    cost_lines: CostComparison = field(default_factory=lambda: CostComparison(CostLines(), None))
+    app: AppMetrics | None = None
 
     @property
     def cache_hit_rate(self) -> float | None:
@@ -850,16 +1009,25 @@ class Phase2Report:
         return NO_DATA if PASS not in verdicts else "incomplete"
 
     def to_dict(self) -> dict[str, Any]:
-        cost = None
+        lines = self.cost_lines
+        cost: dict[str, Any] = {
+            "judged_from": "metrics" if self.cost is not None else "cost lines",
+            "per": COST_PER[lines.per],
+            "covers": COST_LINES_COVER,
+            "window": lines.window.to_dict(lines.per),
+            "baseline": None if lines.baseline is None else lines.baseline.to_dict(lines.per),
+            "baseline_source": lines.baseline_source,
+            "ratio": _round(lines.ratio, 6),
+        }
         if self.cost is not None:
-            cost = {
-                "metric": self.cost.metric,
-                "source": self.cost.source,
-                "value": _round(self.cost.value, 6),
-                "start_value": _round(self.cost.start_value, 6),
-                "spent": _round(self.cost.spent, 6),
-                "baseline": self.targets.cost_baseline,
-            }
+            cost.update(
+                metric=self.cost.metric,
+                source=self.cost.source,
+                value=_round(self.cost.value, 6),
+                start_value=_round(self.cost.start_value, 6),
+                spent=_round(self.cost.spent, 6),
+                baseline=self.targets.cost_baseline,
+            )
         return {
             "service": self.service,
             "window": {"since": _format_instant(self.since), "until": _format_instant(self.until)},
@@ -877,12 +1045,16 @@ class Phase2Report:
             "analysis_latency": self.analyses.to_dict(),
             "debates": [d.to_dict() for d in self.debates],
             "cost": cost,
+            "app_metrics": None if self.app is None else self.app.to_dict(),
             "entries": self.counts.to_dict(),
         }
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(value, digits)
+    """For JSON: None for nothing, and for what is not a finite number."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, digits)
 
 
 def _seconds(value: float | None) -> str:
@@ -894,7 +1066,9 @@ def _judge(
     analyses: AnalysisSummary,
     debates: list[DebateRow],
     targets: Phase2Targets,
+    *,
     cost: CostReading | None,
+    comparison: CostComparison,
 ) -> list[Figure]:
     figures: list[Figure] = []
 
@@ -909,8 +1083,10 @@ def _judge(
             shown="n/a" if rate is None else f"{rate:.1%} ({hits} HIT / {saved} SAVED)",
             target=f">= {targets.cache_hit_rate_min:.0%} (expected {band})",
             verdict=NO_DATA if rate is None else _verdict(rate >= targets.cache_hit_rate_min),
-            detail=""
-            if rate is None or rate <= targets.cache_hit_rate_expected_max
+            detail="no '[MemoryAnalyzer] Cache HIT' or 'Cache SAVED' line in the window"
+            if rate is None
+            else ""
+            if rate <= targets.cache_hit_rate_expected_max
             else "above the expected band",
         )
     )
@@ -930,15 +1106,18 @@ def _judge(
             verdict=NO_DATA
             if analyses.p95 is None
             else _verdict(analyses.p95 <= targets.analysis_p95_max_seconds),
+            detail=_latency_reason(acc, analyses) if analyses.p95 is None else "",
         )
     )
 
+    round1_missing = _round1_reason(acc._debate_events)
     figures.append(
         _median_figure(
             "debate_round1_p50",
             "Debate round 1 p50",
             [d.round1_seconds for d in debates],
             targets.debate_round1_p50_max_seconds,
+            round1_missing,
         )
     )
 
@@ -955,7 +1134,9 @@ def _judge(
             verdict=NO_DATA if not measured else _verdict(overlapped == len(measured)),
             detail="sequential: " + ", ".join(late[:5]) + (" ..." if len(late) > 5 else "")
             if late
-            else "",
+            else ""
+            if measured
+            else round1_missing,
         )
     )
 
@@ -965,15 +1146,63 @@ def _judge(
             "Debate total p50",
             [d.total_seconds for d in debates],
             targets.debate_total_p50_max_seconds,
+            _total_reason(acc._debate_events, debates),
         )
     )
 
-    figures.append(_cost_figure(cost, targets))
+    if cost is not None:
+        figures.append(_cost_figure(cost, targets))
+    else:
+        figures.append(_cost_lines_figure(comparison, targets))
     return figures
 
 
+DEBATE_DOC = "docs/phase2.md lists the lines to add"
+
+
+def _round1_reason(events: Mapping[str, int]) -> str:
+    """What is missing for round 1 (its duration, the overlap), in the report's own words."""
+    starts = events.get("debate_start", 0)
+    turns = events.get("debate_agent_start", 0) + events.get("debate_agent_end", 0)
+    if not starts and not turns:
+        return (
+            "no debate lines in the window: round 1 needs debate_agent_start and "
+            f"debate_agent_end lines (round 1, attacker and challenger; {DEBATE_DOC})"
+        )
+    if not turns:
+        return (
+            f"{starts} debate_start line{'s' if starts != 1 else ''} but no debate_agent_start/"
+            f"debate_agent_end: the app does not log agent turns ({DEBATE_DOC})"
+        )
+    return "no debate has both its attacker's and challenger's round-1 turn start and end"
+
+
+def _total_reason(events: Mapping[str, int], debates: list[DebateRow]) -> str:
+    starts, ends = events.get("debate_start", 0), events.get("debate_end", 0)
+    if not starts and not ends:
+        return f"no debate_start or debate_end line in the window ({DEBATE_DOC})"
+    if not ends:
+        return (
+            f"{starts} debate_start line{'s' if starts != 1 else ''} but no debate_end: the app "
+            f"does not log the end of a debate ({DEBATE_DOC})"
+        )
+    if not starts:
+        return "debate_end lines but no debate_start: the debates began before the window"
+    if not any(d.status == "completed" for d in debates):
+        return "no debate completed (debate_end status 'completed') in the window"
+    return "no completed debate has both its debate_start and debate_end line"
+
+
+def _latency_reason(acc: Phase2Accumulator, analyses: AnalysisSummary) -> str:
+    if not acc.analyses_requested and not analyses.succeeded:
+        return "no analysis start ('Lancement de l'analyse sémantique') or success line"
+    if not analyses.succeeded:
+        return f"{acc.analyses_requested} analyses started, none succeeded with an LLM"
+    return "no success line pairs with a start line of its session"
+
+
 def _median_figure(
-    key: str, label: str, durations: Iterable[float | None], max_seconds: float
+    key: str, label: str, durations: Iterable[float | None], max_seconds: float, missing: str = ""
 ) -> Figure:
     """A duration judged "about" its target: the p50 of the measured ones (None: unmeasured)."""
     measured = sorted(d for d in durations if d is not None)
@@ -987,15 +1216,28 @@ def _median_figure(
         else f"{_seconds(p50)} (max {_seconds(measured[-1])}, n={len(measured)})",
         target=f"<= {max_seconds:g} s",
         verdict=NO_DATA if p50 is None else _verdict(p50 <= max_seconds),
+        detail=missing if p50 is None else "",
     )
 
 
-def _cost_figure(cost: CostReading | None, targets: Phase2Targets) -> Figure:
+COST_LINES_COVER = (
+    "the cost lines of backend.core.cost_tracker: chat replies and debate turns; memory analyses "
+    "(neo_analysis) record no cost"
+)
+
+
+def _cost_figure(cost: CostReading, targets: Phase2Targets) -> Figure:
+    """An app's cost counter (`--cost-from metrics`) against `phase2CostBaseline`."""
     target = f"<= {targets.cost_ratio_max:.0%} of baseline"
-    spent = cost.spent if cost is not None else None
-    if cost is None or spent is None:
-        why = "no metrics read" if cost is None else f"{cost.metric} not found in {cost.source}"
+    spent = cost.spent
+    if spent is None:
+        why = f"{cost.metric} not found in {cost.source}"
         return Figure("api_cost_ratio", "API cost vs baseline", None, "n/a", target, NO_DATA, why)
+    problem = cost.problem or (not_an_amount(spent) and f"not a cost: {cost.metric} spent {spent}")
+    if problem:
+        return Figure(
+            "api_cost_ratio", "API cost vs baseline", None, "n/a", target, NO_DATA, problem
+        )
     if targets.cost_baseline is None:
         return Figure(
             "api_cost_ratio",
@@ -1017,13 +1259,57 @@ def _cost_figure(cost: CostReading | None, targets: Phase2Targets) -> Figure:
     )
 
 
+def _usd(value: float | Decimal) -> str:
+    return f"${value:.6f}" if value < 1 else f"${value:.2f}"
+
+
+def _cost_lines_figure(comparison: CostComparison, targets: Phase2Targets) -> Figure:  # noqa: PLR0911
+    """The cost lines per unit of work, against the same before Phase 2."""
+    per = COST_PER[comparison.per]
+    label, key = "API cost vs baseline", "api_cost_ratio"
+    target = f"<= {targets.cost_ratio_max:.0%} of baseline, per {per}"
+    window, baseline = comparison.window, comparison.baseline
+
+    def no_data(why: str, shown: str = "n/a") -> Figure:
+        return Figure(key, label, None, shown, target, NO_DATA, why)
+
+    if not window.calls:
+        return no_data("no cost line ('Coût de ... pour ... enregistré.') in the window")
+    spent = f"{_usd(window.total)} over {window.calls} paid calls"
+    if not window.work(comparison.per):
+        return no_data(f"no {per} in the window (try --cost-per call)", spent)
+    if baseline is None:
+        return no_data(
+            "no baseline: give --baseline-file or --baseline-since/--baseline-until (the same "
+            "lines before Phase 2)",
+            spent,
+        )
+    if not baseline.calls:
+        return no_data("the baseline holds no cost line", spent)
+    if not baseline.work(comparison.per):
+        return no_data(f"no {per} in the baseline (try --cost-per call)", spent)
+    before = baseline.rate(comparison.per)
+    now = window.rate(comparison.per)
+    ratio = comparison.ratio
+    if ratio is None or now is None or before is None:
+        return no_data("the baseline cost is 0: no ratio", spent)
+    return Figure(
+        key=key,
+        label=label,
+        value=ratio,
+        shown=f"{ratio:.0%} ({_usd(now)} / {_usd(before)} per {per})",
+        target=target,
+        verdict=_verdict(ratio <= targets.cost_ratio_max),
+    )
+
+
 def _verdict(ok: bool) -> str:
     return PASS if ok else FAIL
 
 
 # --- what to ask Cloud Logging ----------------------------------------------------------------
 
-PHASE2_MESSAGE_REGEX = "MemoryAnalyzer|nalys|debate_"
+PHASE2_MESSAGE_REGEX = "MemoryAnalyzer|nalys|debate_|Coût de"
 """Every recognised line contains one of these (the report re-checks each line precisely)."""
 
 

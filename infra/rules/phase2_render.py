@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
-from infra.rules.phase2 import FAIL, PASS, DebateRow, Phase2Report
+from infra.rules.phase2 import (
+    COST_LINES_COVER,
+    COST_PER,
+    FAIL,
+    PASS,
+    CostLines,
+    DebateRow,
+    Phase2Report,
+    instant,
+)
+from infra.rules.phase2_metrics import AppMetrics, Histogram
 
 VERDICT_WORD = {PASS: "PASS", FAIL: "FAIL"}
 
@@ -15,9 +24,8 @@ def _verdict_word(verdict: str) -> str:
 
 
 def _instant(epoch: float | None) -> str:
-    if epoch is None:
-        return "-"
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    moment = instant(epoch)
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _secs(value: float | None) -> str:
@@ -52,7 +60,117 @@ def _entries_line(report: Phase2Report) -> str:
         parts.append(f"{c.undated} Phase 2 lines without a timestamp")
     if c.bad_debate_event:
         parts.append(f"{c.bad_debate_event} unreadable debate events")
+    if c.bad_cost_line:
+        parts.append(f"{c.bad_cost_line} cost lines with a negative amount (not summed)")
     return ", ".join(parts)
+
+
+def _money(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"${value:.6f}" if value < 100 else f"${value:,.2f}"
+
+
+def _cost_rows(report: Phase2Report) -> list[tuple[str, str, str]]:
+    """(row, window, baseline) of the cost lines comparison."""
+    lines = report.cost_lines
+    per = COST_PER[lines.per]
+    window, baseline = lines.window, lines.baseline
+
+    def both(value) -> tuple[str, str]:
+        return value(window), "-" if baseline is None else value(baseline)
+
+    rows = [
+        ("total", *both(lambda c: _money(float(c.total)))),
+        ("paid calls", *both(lambda c: str(c.calls))),
+        ("analyses requested", *both(lambda c: str(c.analyses_requested))),
+        (f"per {per}", *both(lambda c: _money(c.rate(lines.per)))),
+    ]
+    return rows
+
+
+def _cost_lines_shown(report: Phase2Report) -> bool:
+    lines = report.cost_lines
+    return report.cost is None or bool(lines.window.calls) or lines.baseline is not None
+
+
+def _cost_text(report: Phase2Report, max_rows: int) -> list[str]:
+    out: list[str] = []
+    cost = report.cost
+    if cost is not None:
+        spent = cost.spent
+        out.append(
+            f"Cost counter: {cost.metric} from {cost.source}: "
+            + ("not found" if spent is None else f"{spent:.6g}")
+            + (
+                f", baseline {report.targets.cost_baseline:.6g}"
+                if report.targets.cost_baseline is not None
+                else ", no baseline set"
+            )
+        )
+    if not _cost_lines_shown(report):
+        return out
+    lines = report.cost_lines
+    out.append(f"API cost from {COST_LINES_COVER}:")
+    out.append(f"  {'':<24} {'window':>14} {'baseline':>14}")
+    for row, now, before in _cost_rows(report):
+        out.append(f"  {row:<24} {now:>14} {before:>14}")
+    if lines.ratio is not None:
+        out.append(
+            f"  ratio: {lines.ratio:.0%} of the baseline per {COST_PER[lines.per]} "
+            f"(target <= {report.targets.cost_ratio_max:.0%})"
+        )
+    if lines.baseline_source:
+        out.append(f"  baseline: {lines.baseline_source}")
+    for title, summary in (("window", lines.window), ("baseline", lines.baseline)):
+        out += _by_agent_model(title, summary, max_rows)
+    return out
+
+
+def _by_agent_model(title: str, summary: CostLines | None, max_rows: int) -> list[str]:
+    if summary is None or not summary.by_agent_model:
+        return []
+    rows = sorted(summary.by_agent_model, key=lambda r: (-r[3], r[0], r[1]))
+    out = [f"  by agent and model ({title}):"]
+    for agent, model, calls, usd in rows[:max_rows]:
+        out.append(f"    {agent:<14} {model:<30} {calls:>6} calls {_money(float(usd)):>14}")
+    if len(rows) > max_rows:
+        out.append(f"    ... {len(rows) - max_rows} more (see --json)")
+    return out
+
+
+def _quantiles(histogram: Histogram) -> str:
+    p50, p95 = histogram.quantile(0.5), histogram.quantile(0.95)
+    if p50 is None or p95 is None:
+        return "no observation"
+    return f"p50 ~{p50:.2f} s, p95 ~{p95:.2f} s, n={histogram.count:g}"
+
+
+def _app_text(app: AppMetrics) -> list[str]:
+    window = ", the difference of two readings" if app.window else ""
+    out = [f"App metrics from {app.source}{window} (percentiles are bucket estimates):"]
+    duration = app.duration
+    if duration is None:
+        out.append(
+            "  analysis duration: memory_analysis_duration_seconds not there (no analysis "
+            "succeeded since the instance started, or the app's metrics are off)"
+        )
+    else:
+        providers = ", ".join(f"{k} {v.count:g}" for k, v in app.durations.items())
+        out.append(
+            f"  analysis duration (the LLM call of each success): {_quantiles(duration)} "
+            f"({providers})"
+        )
+    if app.cache_hits is None or app.cache_misses is None:
+        out.append("  cache: memory_analysis_cache_hits_total/_misses_total not there")
+    else:
+        rate = app.cache_hit_rate
+        out.append(
+            f"  cache: {app.cache_hits:g} hits, {app.cache_misses:g} misses"
+            + ("" if rate is None else f": hit rate {rate:.1%} (HIT / (HIT + MISS))")
+        )
+    out += [f"  unreadable: {problem}" for problem in app.problems]
+    return out
 
 
 def to_json(report: Phase2Report) -> str:
@@ -75,10 +193,16 @@ def to_text(report: Phase2Report, max_rows: int = 10) -> str:
             f"  {_verdict_word(f.verdict):<7} {f.label:<{width}}  {f.shown:<{shown}}  "
             f"target {f.target:<{target}}"
         )
+        row = row.rstrip()
+        if f.detail and len(row) + len(f.detail) > 130:
+            lines += [row, f"{'':<10}{f.detail}"]  # a long reason goes under its row
+            continue
         if f.detail:
             row += f"  ({f.detail})"
-        lines.append(row.rstrip())
+        lines.append(row)
     lines.append(f"Overall: {_verdict_word(report.verdict)}")
+    if report.app is not None:
+        lines += ["", *_app_text(report.app)]
 
     a = report.analyses
     lines += [
@@ -101,17 +225,23 @@ def to_text(report: Phase2Report, max_rows: int = 10) -> str:
             )
     if report.debates:
         lines.append(f"Debates ({len(report.debates)}):")
+        shown = report.debates[:max_rows]
+        width = min(40, max(20, *(len(d.debate_id) for d in shown)))
         lines.append(
-            f"  {'debate':<20} {'started':<24} {'round 1 s':>9} {'overlap':>7} {'total s':>8} "
-            "status"
+            f"  {'debate':<{width}} {'started':<24} {'round 1 s':>9} {'overlap':>7} "
+            f"{'total s':>8} status"
         )
-        for d in report.debates[:max_rows]:
+        for d in shown:
             lines.append(
-                f"  {d.debate_id:<20} {_instant(d.started):<24} {_secs(d.round1_seconds):>9} "
-                f"{_overlap(d):>7} {_secs(d.total_seconds):>8} {d.status or '-'}"
+                f"  {d.debate_id:<{width}} {_instant(d.started):<24} "
+                f"{_secs(d.round1_seconds):>9} {_overlap(d):>7} {_secs(d.total_seconds):>8} "
+                f"{d.status or '-'}"
             )
         if len(report.debates) > max_rows:
             lines.append(f"  ... {len(report.debates) - max_rows} more (see --json)")
+    cost = _cost_text(report, max_rows)
+    if cost:
+        lines += ["", *cost]
     return "\n".join(lines) + "\n"
 
 
@@ -188,11 +318,20 @@ def to_markdown(report: Phase2Report, max_rows: int = 20, title_date: str | None
         if len(report.debates) > max_rows:
             out.append(f"\n{len(report.debates) - max_rows} more debates in the JSON report.")
 
-    out += ["", "## API cost", ""]
+    if report.app is not None:
+        first, *rest = _app_text(report.app)
+        out += ["", "## The app's own metrics", "", _md_cell(first), ""]
+        out += [f"- {_md_cell(line.strip())}" for line in rest]
+
+    out += ["", "## API cost", "", *_cost_markdown(report)]
+    out.append("")
+    return "\n".join(out)
+
+
+def _cost_markdown(report: Phase2Report) -> list[str]:
+    out: list[str] = []
     cost = report.cost
-    if cost is None:
-        out.append("Not measured (no metrics source given).")
-    else:
+    if cost is not None:
         spent = cost.spent
         out.append(
             f"`{cost.metric}` from {cost.source}: "
@@ -204,5 +343,24 @@ def to_markdown(report: Phase2Report, max_rows: int = 20, title_date: str | None
             )
             + "."
         )
-    out.append("")
-    return "\n".join(out)
+    if not _cost_lines_shown(report):
+        return out
+    lines = report.cost_lines
+    if out:
+        out.append("")
+    out += [
+        f"From {COST_LINES_COVER}.",
+        "",
+        "| | Window | Baseline |",
+        "|---|---:|---:|",
+        *(f"| {row} | {now} | {before} |" for row, now, before in _cost_rows(report)),
+    ]
+    if lines.ratio is not None:
+        out += [
+            "",
+            f"Ratio: {lines.ratio:.0%} of the baseline per {COST_PER[lines.per]} "
+            f"(target <= {report.targets.cost_ratio_max:.0%}).",
+        ]
+    if lines.baseline_source:
+        out += ["", f"Baseline: {_md_cell(lines.baseline_source)}."]
+    return out

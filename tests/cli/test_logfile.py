@@ -124,10 +124,84 @@ def test_bad_lines_in_json_lines_are_counted_one_each():
         assert len(malformed(values)) == 4
 
 
-def test_a_compact_array_with_a_bad_element_stops_with_one_malformed():
-    values = read('[{"a": 1}, {"b": oops}, {"c": 3}]')
+@pytest.mark.parametrize("chunk", [1, 3, 7, 4096])
+def test_a_damaged_element_in_a_one_line_array_loses_only_itself(chunk):
+    """`jq -c .` or `json.dumps(entries)`: one line; the elements after the damage still count."""
+    damaged = [
+        '{"b": oops}',
+        '{"b": {"x": [1, "],{\\"", {"y": "}"}]}, oops}',  # brackets inside strings and lists
+        "{'simple': 'quotes', 'list': [1, 2]}",
+        '{"b": 1,, "c": }',
+    ]
+    good = [json.dumps(e, ensure_ascii=False) for e in ENTRIES]
+    text = "[" + ", ".join([good[0], damaged[0], good[1], damaged[1], damaged[2], good[2]])
+    text += ", " + damaged[3] + ", " + good[3] + "]"
+    values = read(text, chunk=chunk)
+    assert [v for v in values if isinstance(v, dict)] == ENTRIES
+    bad = malformed(values)
+    assert len(bad) == 4
+    assert [b.offset for b in bad] == sorted(b.offset for b in bad)
+    stray = read('[{"a": 1}}, {"c": 3}]', chunk=chunk)  # a stray closing brace: one malformed
+    assert [v for v in stray if isinstance(v, dict)] == [{"a": 1}, {"c": 3}]
+    assert len(malformed(stray)) == 1
+
+
+def test_a_compact_array_damaged_at_its_end_says_so():
+    values = read('[{"a": 1}, {"b": oops')
     assert values[0] == {"a": 1}
-    assert len(values) == 2 and isinstance(values[1], MalformedEntry)
+    assert all(isinstance(v, MalformedEntry) for v in values[1:]) and len(values) >= 2
+
+
+@pytest.mark.parametrize("layout", ["lines", "gcloud", "compact"])
+def test_json_nested_a_thousand_deep_is_one_malformed_entry(layout):
+    deep = {"insertId": "deep", "n": json.loads("[" * 900 + "]" * 900)}
+    text = json.dumps(deep)
+    deeper = text.replace('"n": [', '"n": ' + "[" * 200 + "[", 1).replace("]}", "]" * 201 + "}")
+    items = [json.dumps(e, ensure_ascii=False) for e in ENTRIES]
+    if layout == "lines":
+        data = "\n".join([items[0], deeper, items[1]]) + "\n"
+    elif layout == "gcloud":
+        data = gcloud_text([ENTRIES[0], {"insertId": "placeholder"}, ENTRIES[1]])
+        data = data.replace('{\n    "insertId": "placeholder"\n  }', deeper)
+    else:
+        data = "[" + ", ".join([items[0], deeper, items[1]]) + "]"
+    values = read(data)
+    assert values[0] == ENTRIES[0] and values[-1] == ENTRIES[1]
+    (bad,) = malformed(values)
+    assert "nested too deeply" in bad.reason or bad.reason.startswith("invalid JSON")
+
+
+def test_integers_of_thousands_of_digits_keep_their_entry():
+    big = "9" * 5000
+    text = '{"insertId": "big", "n": ' + big + ', "m": -' + big + "}\n" + json.dumps(ENTRIES[0])
+    values = read(text)
+    assert values[0]["insertId"] == "big" and values[0]["n"] == float("inf")
+    assert values[0]["m"] == float("-inf")
+    assert values[1] == ENTRIES[0]
+
+
+def test_endless_bytes_that_hold_no_entry_stop_the_reading(monkeypatch):
+    """`--file /dev/zero` or a binary file ends, in bounded time and memory."""
+    monkeypatch.setattr(logread, "MAX_GARBAGE_BYTES", 1 << 16)
+    monkeypatch.setattr(logread, "MAX_ENTRY_BYTES", 1 << 16)
+
+    class Zeros:
+        def __init__(self, head: bytes) -> None:
+            self.head = head
+            self.served = 0
+
+        def read(self, size: int = -1) -> bytes:
+            if self.head:
+                head, self.head = self.head, b""
+                return head
+            self.served += size
+            return b"\0" * size
+
+    for first in (b"", b"[", b'{"a": 1}\n', b"[\n  {\n"):
+        zeros = Zeros(first)
+        values = list(iter_entries(zeros, chunk=4096))
+        assert "no readable entry" in values[-1].reason, first
+        assert zeros.served < 1 << 20
 
 
 def test_concatenated_exports_are_read_one_after_the_other():

@@ -97,3 +97,40 @@ def test_a_permission_error_is_one_clear_line(fake_logging, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: Cloud Logging:")
     assert "PERMISSION_DENIED" in err and len(err.splitlines()) == 1
+
+
+def test_a_baseline_window_is_read_from_the_api_like_an_export(tmp_path, monkeypatch, capsys):
+    """The real app's entries of two windows in the fake: the baseline window gives the same
+    cost lines as the baseline export, and the report the same cost figure."""
+    after = json.loads((DATA / "realapp-after.json").read_text(encoding="utf-8"))
+    before = json.loads((DATA / "realapp-before.json").read_text(encoding="utf-8"))
+    files = [
+        "--file",
+        str(DATA / "realapp-after.json"),
+        "--baseline-file",
+        str(DATA / "realapp-before.json"),
+    ]
+    from_files = report(files, capsys)
+    windows = [
+        "--since",
+        "2025-10-12T07:00:00Z",
+        "--until",
+        "2025-10-12T12:00:00Z",
+        "--baseline-since",
+        "2025-10-05T07:00:00Z",
+        "--baseline-until",
+        "2025-10-05T12:00:00Z",
+    ]
+    with FakeCloudLogging(after + before) as fake:
+        monkeypatch.setenv("LOGGING_API_ENDPOINT", fake.url)
+        from_api = report([*windows, "--page-size", "300"], capsys)
+    for section in ("window", "baseline", "ratio", "per"):
+        assert from_api["cost"][section] == from_files["cost"][section], section
+    cost = next(f for f in from_api["figures"] if f["key"] == "api_cost_ratio")
+    assert cost == next(f for f in from_files["figures"] if f["key"] == "api_cost_ratio")
+    assert (
+        "Cloud Logging from 2025-10-05 07:00 UTC to 2025-10-05 12:00 UTC"
+        in (from_api["cost"]["baseline_source"])
+    )
+    baseline_requests = [b for b in fake.requests if 'timestamp>="2025-10-05' in b["filter"]]
+    assert baseline_requests and all("Coût de" in b["filter"] for b in baseline_requests)

@@ -17,10 +17,11 @@ Behaviour, as Google documents it:
 - an unknown body field, a negative `pageSize`, an unknown `orderBy` or `pageToken`: 400
   INVALID_ARGUMENT; `pageSize` defaults to 50 and is capped at 1000;
 - `orderBy` "timestamp asc" (default) or "timestamp desc";
-- `filter` is evaluated for the subset of the Logging query language the report writes: lines
-  ANDed together, each `path OP "value"` (OP among = != =~ !~ >= <= > <) or a parenthesised
-  `OR` of such terms. Anything else is 400 INVALID_ARGUMENT, so a filter the fake cannot read is
-  never silently ignored;
+- `filter` is evaluated for the subset of the Logging query language the report and the
+  log-based metrics write: comparisons `path OP "value"` (OP among = != =~ !~ >= <= > <) joined
+  by AND (or a line break) and OR, with parentheses, OR binding tighter than AND as Google
+  documents; regular expressions are RE2 (google-re2), as Logging's. Anything else is 400
+  INVALID_ARGUMENT, so a filter the fake cannot read is never silently ignored;
 - `empty_pages=True` inserts an empty page carrying a `nextPageToken` before every page, as
   the API does when a search has not finished ("entries empty, nextPageToken present").
 Faults: `fail_next(n, status, retry_after=None)` answers the next n requests with an error body
@@ -35,6 +36,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
+
+import re2
 
 from tests.fakes.server import Answer, FakeServer, google_error
 
@@ -70,8 +73,8 @@ def _term(text: str):
     path, op, raw = match.group(1), match.group(2), _unquote(match.group(3))
     if op in ("=~", "!~"):
         try:
-            regex = re.compile(raw)
-        except re.error as exc:
+            regex = re2.compile(raw)
+        except re2.error as exc:
             raise FilterError(f"bad regular expression {raw!r}: {exc}") from None
 
     def test(entry: dict) -> bool:
@@ -97,19 +100,79 @@ def _term(text: str):
     return test
 
 
+_TOKEN = re.compile(
+    r"\s*(?:(?P<open>\()|(?P<close>\))|(?P<op>AND|OR)(?=[\s(])"
+    r'|(?P<term>[A-Za-z_][\w.]*\s*(?:=~|!~|>=|<=|!=|=|>|<)\s*"(?:[^"\\]|\\.)*"))'
+)
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    tokens, pos = [], 0
+    while pos < len(text):
+        if not text[pos:].strip():
+            break
+        match = _TOKEN.match(text, pos)
+        if not match:
+            raise FilterError(f"unsupported filter text at {text[pos : pos + 40].strip()!r}")
+        kind = match.lastgroup or ""
+        tokens.append((kind, match.group(kind)))
+        pos = match.end()
+    return tokens
+
+
 def compile_filter(text: str):
-    """A predicate for the filter subset described in the module docstring."""
-    tests = []
-    for line in (line.strip() for line in text.splitlines()):
-        if not line:
-            continue
-        if line.startswith("(") and line.endswith(")"):
-            alternatives = [_term(part) for part in re.split(r"\s+OR\s+", line[1:-1])]
-            tests.append(lambda e, alts=alternatives: any(t(e) for t in alts))
-        else:
-            for part in re.split(r"\s+AND\s+", line):
-                tests.append(_term(part))
-    return lambda entry: all(t(entry) for t in tests)
+    """A predicate for the filter subset described in the module docstring.
+
+    Comparisons joined by AND (or by white space, as Logging reads a line break) and OR, with
+    parentheses; as in the Logging query language, OR binds tighter than AND.
+    """
+    tokens = _tokens(text)
+    position = 0
+
+    def peek() -> tuple[str, str] | None:
+        return tokens[position] if position < len(tokens) else None
+
+    def primary():
+        nonlocal position
+        token = peek()
+        if token is None:
+            raise FilterError("the filter ends where a comparison is expected")
+        position += 1
+        if token[0] == "open":
+            inner = conjunction()
+            if peek() is None or peek()[0] != "close":
+                raise FilterError("a parenthesis is not closed")
+            position += 1
+            return inner
+        if token[0] != "term":
+            raise FilterError(f"unexpected {token[1]!r}")
+        return _term(token[1])
+
+    def disjunction():
+        nonlocal position
+        alternatives = [primary()]
+        while peek() is not None and peek() == ("op", "OR"):
+            position += 1
+            alternatives.append(primary())
+        if len(alternatives) == 1:
+            return alternatives[0]
+        return lambda e, alts=alternatives: any(t(e) for t in alts)
+
+    def conjunction():
+        nonlocal position
+        parts = [disjunction()]
+        while peek() is not None and peek()[0] != "close":
+            if peek() == ("op", "AND"):
+                position += 1
+            parts.append(disjunction())
+        return lambda e, all_of=parts: all(t(e) for t in all_of)
+
+    if not tokens:
+        return lambda entry: True
+    predicate = conjunction()
+    if position != len(tokens):
+        raise FilterError("unbalanced parentheses in the filter")
+    return predicate
 
 
 class FakeCloudLogging(FakeServer):

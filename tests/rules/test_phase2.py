@@ -15,6 +15,7 @@ from infra.rules.phase2 import (
     FAIL,
     NO_DATA,
     PASS,
+    PHASE2_MESSAGE_REGEX,
     CostReading,
     MalformedEntry,
     MetricsError,
@@ -609,7 +610,7 @@ def test_the_logging_filter_selects_the_services_phase2_lines():
     assert lines[1] == 'resource.labels.service_name="emergence-app"'
     assert lines[2] == 'timestamp>="2025-10-09T08:00:00.000Z"'
     assert lines[3] == 'timestamp<"2025-10-09T09:00:00.000Z"'
-    assert 'jsonPayload.message=~"MemoryAnalyzer|nalys|debate_"' in lines[4]
+    assert 'jsonPayload.message=~"MemoryAnalyzer|nalys|debate_|Coût de"' in lines[4]
     assert 'textPayload=~"' in lines[4]
     assert "timestamp" not in logging_filter("x", None, None)
     assert 'service_name="a\\"b"' in logging_filter('a"b', None, None)
@@ -619,8 +620,11 @@ def test_every_recognised_line_matches_the_filter_regex():
     """A line the report recognises but the server-side filter drops would vanish silently."""
     import re
 
-    regex = re.compile("MemoryAnalyzer|nalys|debate_")
+    regex = re.compile(PHASE2_MESSAGE_REGEX)
     lines = [
+        "Coût de 0.000210 pour 'anima' ('gpt-4o-mini') enregistré.",
+        "2025-10-10 02:12:28,973 INFO [backend.core.cost_tracker] Coût de 0.001195 pour 'nexus' "
+        "('claude-3-5-haiku-20241022') enregistré.",
         "Lancement de l'analyse sémantique (persist=True | offline=False) pour s",
         "[MemoryAnalyzer] Analyse démarrée pour session s",
         "[MemoryAnalyzer] Cache HIT pour session s (hash=abc12345)",
@@ -648,3 +652,111 @@ def test_random_sessions_do_not_leak_between_each_other():
     assert {s.session: round(s.max, 6) for s in report.analyses.sessions} == {
         f"s{i}": round(1 + i / 100, 6) for i in range(50)
     }
+
+
+# --- odd but valid values never stop the report (issue 16) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "when", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00Z"]
+)
+def test_timestamps_at_the_ends_of_the_calendar_are_read_or_set_aside(when):
+    odd = {**hit(None), "timestamp": when}
+    report = run([odd, saved(1)])
+    assert report.cache_hits == 1
+    for render in (to_text, to_markdown, to_json):
+        assert "Cache hit rate" in render(report)
+    if when.endswith("Z"):
+        assert report.first_seen == parse_timestamp(when)  # 0001-01-01 UTC is a real instant
+    else:
+        assert report.counts.undated == 1  # its UTC instant is outside years 1-9999
+
+
+def test_a_window_is_never_a_time_outside_the_calendar():
+    report = run([hit(0)], since=-1e300, until=1e300)
+    assert "Window" in to_text(report) and json.loads(to_json(report))["window"]["since"] is None
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan"), 1e300, -5, True])
+def test_a_duration_ms_that_is_no_duration_is_ignored(bad):
+    report = run(
+        [
+            agent(3.0, "debate_agent_end", "attacker", duration_ms=bad),
+            agent(0.2, "debate_agent_start", "challenger"),
+            agent(2.0, "debate_agent_end", "challenger"),
+        ]
+    )
+    (row,) = report.debates
+    assert row.attacker is None and row.round1_seconds is None
+    assert "Infinity" not in to_json(report) and "NaN" not in to_json(report)
+    to_text(report), to_markdown(report)
+
+
+def test_a_message_event_nested_a_thousand_deep_is_one_unreadable_event():
+    deep = '{"event": "debate_start", "debate_id": "d", "x": ' + "[" * 1000 + "]" * 1000 + "}"
+    digits = '{"event": "debate_start", "debate_id": "e", "x": ' + "9" * 5000 + "}"
+    report = run([entry(0, deep), entry(0, digits), hit(1)])
+    assert report.counts.bad_debate_event == 1
+    assert [d.debate_id for d in report.debates] == ["e"]
+    assert report.cache_hits == 1
+
+
+@pytest.mark.parametrize("status", [1, 0, True, None, ["completed"], {"s": 1}, ""])
+def test_a_debate_end_whose_status_is_not_a_word_does_not_complete_the_debate(status):
+    report = run(
+        [
+            debate(0, "debate_start"),
+            debate(9.5, "debate_end", status=status),
+        ]
+    )
+    assert report.debates[0].total_seconds is None
+    assert report.counts.bad_debate_event == 1
+    assert figure(report, "debate_total_p50").verdict == NO_DATA
+
+
+# --- NO DATA says what is missing (issue 15) --------------------------------------------------
+
+
+def test_the_real_apps_debates_are_no_data_naming_the_missing_lines():
+    starts = [
+        entry(
+            i,
+            text="2025-10-10 02:12:28,973 INFO [backend.features.debate.service] "
+            + json.dumps({"event": "debate_start", "session_id": f"s{i}", "rounds": 2}),
+        )
+        for i in range(3)
+    ]
+    report = run(starts)
+    for key in ("debate_round1_p50", "debate_round1_overlap"):
+        f = figure(report, key)
+        assert f.verdict == NO_DATA
+        assert "3 debate_start lines but no debate_agent_start/debate_agent_end" in f.detail
+        assert "docs/phase2.md" in f.detail
+    total = figure(report, "debate_total_p50")
+    assert total.verdict == NO_DATA and "no debate_end" in total.detail
+    text = to_text(report)
+    assert "does not log agent turns" in text and "does not log the end of a debate" in text
+    assert "does not log agent turns" in to_markdown(report)
+
+
+def test_no_data_reasons_without_any_line():
+    report = run([])
+    details = {f.key: f.detail for f in report.figures}
+    assert "no debate lines in the window" in details["debate_round1_p50"]
+    assert "no debate_start or debate_end" in details["debate_total_p50"]
+    assert "Cache HIT" in details["cache_hit_rate"]
+    assert "no analysis start" in details["analysis_latency_p95"]
+    assert all(f.detail for f in report.figures)
+
+
+def test_turns_logged_for_one_role_only_say_so():
+    report = run(
+        [
+            debate(0, "debate_start"),
+            agent(0.1, "debate_agent_start", "attacker"),
+            agent(2.0, "debate_agent_end", "attacker"),
+            debate(3.0, "debate_end", status="failed"),
+        ]
+    )
+    assert "attacker's and challenger's" in figure(report, "debate_round1_p50").detail
+    assert "no debate completed" in figure(report, "debate_total_p50").detail
