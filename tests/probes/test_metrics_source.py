@@ -79,7 +79,7 @@ def test_a_pipe_is_read(tmp_path):
         "sys.stdout.write(r(sys.argv[1]))"
     )
     proc = subprocess.run(
-        ["bash", "-c", f'"$0" -c "$1" <(printf %s "$2")', sys.executable, script, METRICS],
+        ["bash", "-c", '"$0" -c "$1" <(printf %s "$2")', sys.executable, script, METRICS],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
