@@ -263,7 +263,9 @@ def get(
 
     def work() -> None:
         try:
-            timeout = (min(connect_timeout, remaining), min(read_timeout, remaining))
+            # The socket timeouts never beat the deadline to it: past the deadline, the
+            # deadline is what is reported.
+            timeout = (min(connect_timeout, remaining + 1), min(read_timeout, remaining + 1))
             request_headers = {"Accept-Encoding": ACCEPT_ENCODING, **(headers or {})}
             with session.get(
                 url,
