@@ -23,6 +23,7 @@ import os
 import stat
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -76,6 +77,10 @@ def _daemon_create(name: str, env: dict[str, str], delay: float, exit_status: st
     os._exit(0)
 
 
+def _out(text: str, stream=None) -> None:
+    (stream or sys.stdout).write(text + "\n")
+
+
 def _run(args: list[str]) -> int:
     name = _flag(args, "--name") or "unnamed"
     env = {}
@@ -88,50 +93,66 @@ def _run(args: list[str]) -> int:
     _daemon_create(name, env, delay, os.environ.get("FAKE_DOCKER_EXIT"))
     while not _path(name).exists():  # the CLI waits for the daemon's answer
         time.sleep(0.01)
-    print("f" * 64)
+    _out("f" * 64)
     return 0
 
 
+def _no_such(kind: str, name: str) -> int:
+    _out(f"Error: No such {kind}: {name}", sys.stderr)
+    return 1
+
+
+def _inspect(args: list[str]) -> int:
+    name = args[-1]
+    if not _path(name).exists():
+        return _no_such("object", name)
+    _out(json.dumps(json.loads(_path(name).read_text())["State"]))
+    return 0
+
+
+def _logs(_args: list[str]) -> int:
+    logs = os.environ.get("FAKE_DOCKER_LOGS")
+    if logs:
+        sys.stdout.write(Path(logs).read_text(encoding="utf-8"))
+    return 0
+
+
+def _rm(args: list[str]) -> int:
+    name = args[-1]
+    if not _path(name).exists():
+        return _no_such("container", name)
+    _path(name).unlink()
+    _out(name)
+    return 0
+
+
+def _say(text: str) -> Callable[[list[str]], int]:
+    def command(_args: list[str]) -> int:
+        _out(text)
+        return 0
+
+    return command
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "info": _say("20.10.0-fake"),
+    "build": _say("#1 [internal] load build definition from Dockerfile (fake)"),
+    "image": _say("sha256:" + "0" * 64 + " 1000000"),  # image inspect: id and size
+    "run": _run,
+    "inspect": _inspect,
+    "logs": _logs,
+    "rm": _rm,
+    "system": _say("[]"),  # system df: no build cache
+    "builder": _say(""),  # builder prune
+}
+
+
 def main(argv: list[str]) -> int:
-    command, args = (argv[0], argv[1:]) if argv else ("", [])
-    if command == "info":
-        print("20.10.0-fake")
-        return 0
-    if command == "build":
-        print("#1 [internal] load build definition from Dockerfile (fake)")
-        return 0
-    if command == "image" and args[:1] == ["inspect"]:
-        print("sha256:" + "0" * 64, 1_000_000)
-        return 0
-    if command == "run":
-        return _run(args)
-    if command == "inspect":
-        name = args[-1]
-        if not _path(name).exists():
-            print(f"Error: No such object: {name}", file=sys.stderr)
-            return 1
-        print(json.dumps(json.loads(_path(name).read_text())["State"]))
-        return 0
-    if command == "logs":
-        logs = os.environ.get("FAKE_DOCKER_LOGS")
-        if logs:
-            sys.stdout.write(Path(logs).read_text(encoding="utf-8"))
-        return 0
-    if command == "rm":
-        name = args[-1]
-        if not _path(name).exists():
-            print(f"Error: No such container: {name}", file=sys.stderr)
-            return 1
-        _path(name).unlink()
-        print(name)
-        return 0
-    if command == "system":
-        print("[]")
-        return 0
-    if command == "builder":
-        return 0
-    print(f"fake docker: unsupported command {argv}", file=sys.stderr)
-    return 2
+    command = COMMANDS.get(argv[0] if argv else "")
+    if command is None:
+        _out(f"fake docker: unsupported command {argv}", sys.stderr)
+        return 2
+    return command(argv[1:])
 
 
 if __name__ == "__main__":
