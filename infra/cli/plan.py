@@ -19,6 +19,7 @@ from typing import Any
 
 from infra.cli import CommandError
 from infra.mockrun import UNKNOWN, lookup
+from infra.rules.terminal import printable
 
 HELP = "Show what `pulumi up` would declare for a stack (mock engine, no cloud access)."
 
@@ -241,5 +242,6 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.internals and not args.json:
         raise CommandError("--internals goes with --json (the text output never shows them)")
-    print(as_json(evaluation, args.internals) if args.json else render(evaluation, args.all))
+    text = as_json(evaluation, args.internals) if args.json else render(evaluation, args.all)
+    print(printable(text, newlines=True, json=args.json))
     return 0

@@ -33,10 +33,21 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def printable(text: object, *, newlines: bool = False) -> str:
+def _escape_json(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def printable(text: object, *, newlines: bool = False, json: bool = False) -> str:
     """`text` (anything; str() of it) safe to print: every control character as `\\xNN` or
-    `\\uNNNN`, newlines kept only with `newlines=True`."""
+    `\\uNNNN`, newlines kept only with `newlines=True`.
+
+    With `json=True` (for a JSON document, with newlines between its lines) the escapes are all
+    `\\uNNNN`, so the document stays valid JSON that means the same: `json.dumps` escapes C0
+    controls itself, but with `ensure_ascii=False` lets DEL, C1, the bidi controls and lone
+    surrogates through, and those can only occur inside its strings."""
     text = str(text)
+    if json:
+        return _WITH_NEWLINES.sub(_escape_json, text)
     if newlines:
         return _WITH_NEWLINES.sub(_escape, text.replace("\r\n", "\n"))
     return _ONE_LINE.sub(_escape, text)
