@@ -46,6 +46,7 @@ from infra.rules.terminal import printable
 SECRET_ENV = "SMTP_PASSWORD"  # noqa: S105 - the variable name, not a value
 LOG_TAIL_LINES = 30
 PASSWORD_FILE_MAX_BYTES = 64 * 1024
+PASSWORD_FILE_SECONDS = 10.0
 # `docker run` creates the container holding the secrets in its config: a stop that arrives
 # meanwhile waits for it (at most this long) so that the container can be removed.
 DOCKER_RUN_TIMEOUT = 60
@@ -198,16 +199,22 @@ class Docker:
         process only, which decides what to stop (a `docker run` cut off half-way would leave
         its container to the daemon). Output decoded leniently (a container's logs may be
         binary)."""
-        return subprocess.run(
-            ["docker", *args],
-            capture_output=True,
-            text=True,
-            errors="replace",
-            env=self._env(extra_env),
-            timeout=timeout,
-            check=False,
-            start_new_session=True,
-        )
+        try:
+            return subprocess.run(
+                ["docker", *args],
+                capture_output=True,
+                text=True,
+                errors="replace",
+                env=self._env(extra_env),
+                timeout=timeout,
+                check=False,
+                start_new_session=True,
+            )
+        except subprocess.TimeoutExpired:
+            raise LocalRunError(
+                f"`docker {args[0] if args else ''}` did not answer within {timeout:g} s "
+                "(is the engine stuck?)"
+            ) from None
 
     def problem(self) -> str | None:
         """None when an engine answers, else why not (one line)."""
@@ -215,7 +222,7 @@ class Docker:
             proc = self.run("info", "--format", "{{.ServerVersion}}", timeout=30)
         except FileNotFoundError:
             return "the docker CLI is not installed"
-        except subprocess.TimeoutExpired:
+        except LocalRunError:
             return "`docker info` did not answer within 30 s"
         if proc.returncode != 0:
             lines = proc.stderr.strip().splitlines()
@@ -272,12 +279,7 @@ class Docker:
             argv += ["--publish", f"127.0.0.1:{host_port}:{container_port}"]
         for key in env:
             argv += ["--env", key]
-        try:
-            proc = self.run(*argv, image, extra_env=env, timeout=DOCKER_RUN_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise LocalRunError(
-                f"docker run did not answer within {DOCKER_RUN_TIMEOUT} s (is the engine stuck?)"
-            ) from None
+        proc = self.run(*argv, image, extra_env=env, timeout=DOCKER_RUN_TIMEOUT)
         if proc.returncode != 0:
             message = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
             raise LocalRunError(f"docker run failed: {printable(message[0])}")
@@ -300,7 +302,7 @@ class Docker:
         """True: removed; None: there was no such container; False: it could not be removed."""
         try:
             proc = self.run("rm", "--force", "--volumes", name)
-        except subprocess.TimeoutExpired:
+        except LocalRunError:
             return False
         if proc.returncode == 0:
             return True
@@ -599,7 +601,11 @@ def _clean_up(
 ) -> None:
     """Keep the container (asked, and it exists) or remove it by name, whatever `docker run`
     said: its answer may have been lost (a timeout) while the daemon created it anyway."""
-    if keep and docker.state(container) is not None:
+    try:
+        exists = docker.state(container) is not None
+    except LocalRunError:  # the engine does not answer: try the removal all the same
+        exists, keep = True, False
+    if keep and exists:
         outcome.kept = True
         _say(out, f"==> kept {container} running ({base_url}); stop it: docker rm -f {container}")
         return
@@ -627,7 +633,7 @@ def read_password(env: Mapping[str, str], password_file: Path | None) -> str | N
         try:
             data = bounded.read_file(
                 str(password_file),
-                deadline=time.monotonic() + 10,
+                deadline=time.monotonic() + PASSWORD_FILE_SECONDS,
                 max_bytes=PASSWORD_FILE_MAX_BYTES,
             )
         except OSError as exc:
@@ -638,7 +644,9 @@ def read_password(env: Mapping[str, str], password_file: Path | None) -> str | N
                 "Fix: name the file that holds only the password"
             ) from None
         except bounded.DeadlinePassed:
-            raise LocalRunError(f"{flag}: nothing finished writing it within 10 s") from None
+            raise LocalRunError(
+                f"{flag}: nothing finished writing it within {PASSWORD_FILE_SECONDS:g} s"
+            ) from None
         text = _password_text(data, flag)
         text = text.removesuffix("\n").removesuffix("\r")
         if not text:
