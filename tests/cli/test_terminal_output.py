@@ -8,6 +8,7 @@ import json
 
 from infra.cli import main
 from tests.conftest import PROJECT_ROOT
+from tests.fakes.cloud_run import latest, tagged
 from tests.verify_helpers import ContractApp, serve
 
 CONTROLS = ("\x1b", "\x07", "\x9b", "\u202e", "\r", "\ud800")
@@ -31,12 +32,15 @@ def test_verify_shows_an_admin_api_service_name_as_text(fake_cloud_run, capsys):
     assert "leftover service canary\\x1b]0;owned\\x07" in out
 
 
-def test_revisions_shows_an_image_from_the_api_as_text(fake_cloud_run, capsys):
+def test_revisions_shows_a_tag_from_the_api_as_text(fake_cloud_run, capsys):
     fake_cloud_run.add_service("emergence-app")
-    fake_cloud_run.deploy("emergence-app", image=f"europe-west1-docker.pkg.dev/p/app/x{ESCAPES}:t")
+    old = fake_cloud_run.deploy("emergence-app")
+    fake_cloud_run.deploy("emergence-app")
+    fake_cloud_run.set_traffic("emergence-app", [latest(), tagged(old, f"t{ESCAPES}")])
     assert main(["revisions"]) == 0
     out = capsys.readouterr().out
     assert_terminal_safe(out)
+    assert "t\\x1b]0;owned" in out
 
 
 def export_with_escapes(tmp_path):
