@@ -45,6 +45,7 @@ from infra.rules.terminal import printable
 
 SECRET_ENV = "SMTP_PASSWORD"  # noqa: S105 - the variable name, not a value
 LOG_TAIL_LINES = 30
+LOG_MAX_BYTES = 64 * 1024
 PASSWORD_FILE_MAX_BYTES = 64 * 1024
 PASSWORD_FILE_SECONDS = 10.0
 # `docker run` creates the container holding the secrets in its config: a stop that arrives
@@ -295,8 +296,28 @@ class Docker:
         return state if isinstance(state, dict) else None
 
     def logs(self, name: str, tail: int = LOG_TAIL_LINES) -> str:
-        proc = self.run("logs", "--tail", str(tail), name)
-        return (proc.stdout + proc.stderr).rstrip()
+        """The container's last `tail` lines, at most LOG_MAX_BYTES of them (an app may write
+        a line of any length), read within 30 s."""
+        with subprocess.Popen(
+            ["docker", "logs", "--tail", str(tail), name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=self._env(),
+            start_new_session=True,
+        ) as proc:
+            assert proc.stdout is not None
+            try:
+                data, more = bounded.read_fd(
+                    proc.stdout.fileno(), deadline=time.monotonic() + 30, max_bytes=LOG_MAX_BYTES
+                )
+            except bounded.DeadlinePassed:
+                data, more = b"", True
+            finally:
+                proc.kill()
+        text = data.decode("utf-8", "replace").rstrip()
+        if more:
+            text += f"\n[... cut at {bounded.size_text(LOG_MAX_BYTES)}]"
+        return text
 
     def remove(self, name: str) -> bool | None:
         """True: removed; None: there was no such container; False: it could not be removed."""

@@ -311,12 +311,40 @@ def _close_when_done(done: threading.Event, adapter: _WatchedAdapter) -> None:
 # --------------------------------------------------------------------------- files
 
 
+def read_fd(
+    fd: int, *, deadline: float, max_bytes: int, clock: Clock = time.monotonic
+) -> tuple[bytes, bool]:
+    """(at most `max_bytes` read from `fd` by `deadline`, whether more was there).
+
+    `fd` should be non-blocking (a pipe may also be blocking: it is only read once poll says
+    it has data). DeadlinePassed when the source neither ends nor fills the limit in time.
+    """
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    data = bytearray()
+    while True:
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise DeadlinePassed("the source did not end in time")
+        if not poller.poll(max(1, min(int(remaining * 1000), 1000))):
+            continue
+        try:
+            chunk = os.read(fd, min(CHUNK, max_bytes + 1 - len(data)))
+        except BlockingIOError:
+            continue
+        if not chunk:
+            return bytes(data), False
+        data += chunk
+        if len(data) > max_bytes:
+            return bytes(data[:max_bytes]), True
+
+
 def read_file(
     path: str, *, deadline: float, max_bytes: int, clock: Clock = time.monotonic
 ) -> bytes:
     """At most `max_bytes` of the file, pipe or FIFO at `path`, read by `deadline`.
 
-    Opened without blocking, so a FIFO nobody writes to reads as empty instead of hanging;
+    Opened without blocking, so a FIFO nobody writes to is waited on until the deadline only;
     `/dev/zero` and other endless sources stop at the byte limit. OSError for what the
     system refuses (missing, a directory, no permission); TooLarge, DeadlinePassed.
     """
@@ -324,23 +352,12 @@ def read_file(
     try:
         if stat.S_ISDIR(os.fstat(fd).st_mode):
             raise IsADirectoryError(errno.EISDIR, "a directory, not a file", path)
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        data = bytearray()
-        while True:
-            remaining = deadline - clock()
-            if remaining <= 0:
-                raise DeadlinePassed("the file did not end in time")
-            if not poller.poll(max(1, min(int(remaining * 1000), 1000))):
-                continue
-            try:
-                chunk = os.read(fd, min(CHUNK, max_bytes + 1 - len(data)))
-            except BlockingIOError:
-                continue
-            if not chunk:
-                return bytes(data)
-            data += chunk
-            if len(data) > max_bytes:
-                raise TooLarge(f"larger than {size_text(max_bytes)} (the most that is read)")
+        try:
+            data, more = read_fd(fd, deadline=deadline, max_bytes=max_bytes, clock=clock)
+        except DeadlinePassed:
+            raise DeadlinePassed("the file did not end in time") from None
+        if more:
+            raise TooLarge(f"larger than {size_text(max_bytes)} (the most that is read)")
+        return data
     finally:
         os.close(fd)

@@ -149,3 +149,23 @@ def test_the_container_logs_shown_on_failure_redact_every_form_of_the_secret(fak
         assert control not in output
     assert "\\x1b]52;c;" in output  # shown as text, not obeyed (OSC 52 writes the clipboard)
     assert docker_cli.containers(state) == []
+
+
+def test_a_huge_log_line_is_cut_not_kept_whole(fake_docker, tmp_path):
+    env, state, project = fake_docker
+    logs = tmp_path / "container.log"
+    logs.write_text("x" * 10_000_000 + "\n", encoding="utf-8")  # one 10 MB line
+    env = {**env, "FAKE_DOCKER_EXIT": "1", "FAKE_DOCKER_LOGS": str(logs)}
+    proc = subprocess.run(
+        local_command(project),
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr
+    assert "[... cut at 64 KiB]" in proc.stdout
+    assert len(proc.stdout) < 100_000
+    assert docker_cli.containers(state) == []
