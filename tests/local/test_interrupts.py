@@ -58,6 +58,18 @@ def local_command(project) -> list[str]:
     return [*argv, "--project-dir", str(project)]
 
 
+def run_local_command(project, env) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        local_command(project),
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def wait_for(path, timeout=60.0) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
@@ -126,15 +138,7 @@ def test_the_container_logs_shown_on_failure_redact_every_form_of_the_secret(fak
         encoding="utf-8",
     )
     env = {**env, "FAKE_DOCKER_EXIT": "3", "FAKE_DOCKER_LOGS": str(logs)}
-    proc = subprocess.run(
-        local_command(project),
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_local_command(project, env)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
     assert "the container exited with status 3" in output
@@ -156,15 +160,7 @@ def test_a_huge_log_line_is_cut_not_kept_whole(fake_docker, tmp_path):
     logs = tmp_path / "container.log"
     logs.write_text("x" * 10_000_000 + "\n", encoding="utf-8")  # one 10 MB line
     env = {**env, "FAKE_DOCKER_EXIT": "1", "FAKE_DOCKER_LOGS": str(logs)}
-    proc = subprocess.run(
-        local_command(project),
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_local_command(project, env)
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr
     assert "[... cut at 64 KiB]" in proc.stdout
     assert len(proc.stdout) < 100_000

@@ -80,23 +80,16 @@ def test_the_verify_command_ends_within_its_budget_against_a_slow_peer(behaviour
     assert "FAIL: 0 of 1 checks passed; failed: health" in out
 
 
+def gate_props(url: str, checks: list[str], http: dict) -> dict:
+    """What the gate's provider gets from the engine (the trigger inputs do not matter here)."""
+    return {"url": url, "serviceName": "emergence-app", "checks": checks, "http": http}
+
+
 @pytest.mark.parametrize("behaviour", [trickle_headers, endless_continue], ids=lambda b: b.__name__)
 def test_the_gate_in_pulumi_up_ends_within_its_budget_against_a_slow_peer(behaviour):
     http = {"connectTimeout": 5.0, "readTimeout": 20.0, "attempts": 4.0, "budget": BUDGET}
     with peer(behaviour) as url:
-        props = {
-            "enabled": True,
-            "stack": "prod",
-            "project": "emergence-469005",
-            "region": "europe-west1",
-            "serviceName": "emergence-app",
-            "url": url,
-            "revision": "emergence-app-00005-abc",
-            "imageDigest": "sha256:" + "ab" * 32,
-            "checks": list(DEFAULT_CHECK_LINES[:2]),
-            "adminApi": False,
-            "http": http,
-        }
+        props = gate_props(url, list(DEFAULT_CHECK_LINES[:2]), http)
         started = time.monotonic()
         with pytest.raises(DeploymentCheckFailed, match="0 of 2 checks passed"):
             DeploymentCheckProvider().create(props)
@@ -152,12 +145,7 @@ def test_json_nested_a_thousand_deep_fails_the_check_without_a_traceback(capsys)
 
 def test_the_gate_survives_json_nested_a_thousand_deep():
     with peer(answer(deep_json(1000), content_type="application/json")) as url:
-        props = {
-            "url": url,
-            "serviceName": "emergence-app",
-            "checks": [HEALTH[0].line()],
-            "http": {"attempts": 1.0, "budget": 5.0},
-        }
+        props = gate_props(url, [HEALTH[0].line()], {"attempts": 1.0, "budget": 5.0})
         with pytest.raises(DeploymentCheckFailed, match="JSON nested too deeply"):
             DeploymentCheckProvider().create(props)
 
