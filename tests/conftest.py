@@ -41,7 +41,7 @@ def docker_engine() -> dict[str, str]:
     problem = docker_problem()
     if problem is not None:
         message = (
-            f"Docker is needed for this test and is unavailable: {problem}. "
+            f"{DOCKER_SKIP} and is unavailable: {problem}. "
             "Start it with `. ../shared/tools/docker-sandbox.sh`."
         )
         if os.environ.get("REQUIRE_DOCKER") == "1":
@@ -60,6 +60,34 @@ def image_build_cache(docker_engine):
     before = Docker().build_cache_ids()
     yield docker_engine
     Docker().prune_build_cache_since(before)
+
+
+DOCKER_SKIP = "Docker is needed for this test"
+
+
+def _docker_skips(terminalreporter) -> list:
+    """The skipped tests that needed Docker (the `docker_engine` fixture's skip, or the mark)."""
+    found = []
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if DOCKER_SKIP in reason or "docker" in report.keywords:
+            found.append(report)
+    return found
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say, in a section of its own, how many Docker tests did not run: a green run without Docker
+    does not cover the image, the local run or the container tests that CI runs."""
+    skipped = _docker_skips(terminalreporter)
+    if not skipped:
+        return
+    terminalreporter.write_sep("=", f"{len(skipped)} Docker tests skipped", yellow=True, bold=True)
+    terminalreporter.write_line(
+        f"{len(skipped)} tests that need a Docker engine were skipped, so this run does not "
+        "cover the image, the local run or the container tests. CI runs them (REQUIRE_DOCKER=1 "
+        "turns a missing engine into failures); to run them here: "
+        ". ../shared/tools/docker-sandbox.sh (or start Docker), then run pytest again."
+    )
 
 
 # --------------------------------------------------------------------------- the program

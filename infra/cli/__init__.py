@@ -8,6 +8,10 @@ Each command lives in its own module `infra/cli/<name>.py` exposing:
 
 Modules are imported only when their command runs, so `plan` never pays for Docker or
 HTTP imports. To add a command, add one line to COMMANDS.
+
+An error is one line on stderr, `error: ...`, exit status 2. It may quote what a server, a file
+or a log said, so it goes through infra.rules.terminal.printable (no escape sequence reaches the
+terminal) and infra.rules.redaction.hide_url_credentials (no `user:password@` is shown).
 """
 
 from __future__ import annotations
@@ -32,11 +36,19 @@ class CommandError(Exception):
     """An expected failure: printed as one clear line, never as a traceback."""
 
 
+def error_line(message: object) -> str:
+    """What `main` prints for a CommandError: one line, terminal-safe, no URL credential."""
+    from infra.rules.redaction import hide_url_credentials  # noqa: PLC0415 - light, pure
+    from infra.rules.terminal import printable  # noqa: PLC0415
+
+    return "error: " + printable(hide_url_credentials(str(message)))
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with a bad flag or value reported in one line (not the whole usage)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(2, error_line(f"{self.prog}: {message} (see {self.prog} --help)") + "\n")
 
 
 def _parser(selected: str | None) -> argparse.ArgumentParser:
@@ -64,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._module.run(args) or 0)
     except CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -47,6 +47,7 @@ from infra.rules.phase2_metrics import (
     counter_total,
     parse_metrics,
 )
+from infra.rules.terminal import printable
 
 HELP = "Measure the Phase 2 goals (cache, analysis latency, debates, cost) from the logs."
 
@@ -407,8 +408,8 @@ def run(args: argparse.Namespace) -> int:
                 "Fix: give a path in an existing folder you can write to"
             ) from None
         print(f"wrote {args.output} (overall: {report.verdict})")
-    else:
-        sys.stdout.write(text)
+    else:  # on a terminal: what a log line says is shown, never obeyed
+        sys.stdout.write(printable(text, newlines=True, json=args.json))
     if args.strict and report.verdict != PASS:
         return 1
     return 0

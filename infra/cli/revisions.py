@@ -20,6 +20,7 @@ from infra.config import SettingsError, load_stack_settings
 from infra.google.client import GcpApiError, cloud_run_client, describe
 from infra.google.cloud_run import CloudRunRevisions, ServiceRef, fetch_plan
 from infra.rules.retention import DELETE, FAILED, READY, Decision, RetentionPlan
+from infra.rules.terminal import printable
 
 HELP = "List the service's revisions and what retention keeps or deletes, and why"
 
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([d.as_dict() for d in plan.decisions], indent=2))
         for warning in plan.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+            print(f"warning: {printable(warning)}", file=sys.stderr)
         return 0
     mode = " (retentionDryRun: up deletes nothing)" if settings.retention.dry_run else ""
     print(
@@ -99,9 +100,10 @@ def run(args: argparse.Namespace) -> int:
         f"revisionsToKeep={keep}, "
         f"rollbackRevision={pinned or '(none: the latest ready revision serves)'}{mode}"
     )
+    # Revision names, tags and images come from the API: shown, never obeyed by the terminal.
     if plan.decisions:
-        print(format_table(plan))
-    print(plan.summary())
+        print(printable(format_table(plan), newlines=True))
+    print(printable(plan.summary()))
     for warning in plan.warnings:
-        print(f"warning: {warning}")
+        print(f"warning: {printable(warning)}")
     return 0

@@ -37,12 +37,20 @@ import requests
 
 from infra.config import ProbeSettings, Settings, cpu_cores
 from infra.local.build_spec import BuildSpec, build_spec
+from infra.probes import bounded
 from infra.probes.verify import HttpPolicy, run_checks
 from infra.rules.checks import CheckResult, format_table, parse_checks, summary
+from infra.rules.redaction import Redactor
+from infra.rules.terminal import printable
 
 SECRET_ENV = "SMTP_PASSWORD"  # noqa: S105 - the variable name, not a value
-REDACTED = "[redacted]"
 LOG_TAIL_LINES = 30
+LOG_MAX_BYTES = 64 * 1024
+PASSWORD_FILE_MAX_BYTES = 64 * 1024
+PASSWORD_FILE_SECONDS = 10.0
+# `docker run` creates the container holding the secrets in its config: a stop that arrives
+# meanwhile waits for it (at most this long) so that the container can be removed.
+DOCKER_RUN_TIMEOUT = 60
 
 
 class LocalRunError(Exception):
@@ -139,10 +147,15 @@ def docker_limits(cpu: str, memory: str, host_cpus: int) -> list[str]:
 
 
 def redact(text: str, secret: str | None) -> str:
-    """`text` with every occurrence of `secret` replaced (nothing to do for an empty secret)."""
-    if not secret:
-        return text
-    return text.replace(secret, REDACTED)
+    """`text` with every form of `secret` replaced (infra.rules.redaction: plain, JSON, repr,
+    URL-encoded, base64, hex); nothing to do for an empty secret."""
+    return Redactor([secret])(text)
+
+
+def log_excerpt(logs: str, secrets: Redactor) -> str:
+    """Container logs as the run prints them: secrets redacted (first, on the raw text), then
+    every line made terminal-safe and indented."""
+    return "\n".join("  " + printable(line) for line in secrets(logs).splitlines())
 
 
 def local_revision(settings: Settings, tag: str) -> str:
@@ -154,7 +167,10 @@ def local_revision(settings: Settings, tag: str) -> str:
 # --------------------------------------------------------------------------- post-deploy checks
 
 # The instance has just answered its probe: a short budget per check, few retries.
-LOCAL_CHECK_POLICY = HttpPolicy(connect_timeout=5, read_timeout=20, attempts=2, budget=30)
+# A refused connection is not retried: after a passing probe it means the app went away.
+LOCAL_CHECK_POLICY = HttpPolicy(
+    connect_timeout=5, read_timeout=20, attempts=2, budget=30, retry_refused=False
+)
 
 
 def post_deploy_checks(settings: Settings, base_url: str) -> list[CheckResult]:
@@ -180,14 +196,26 @@ class Docker:
     def run(
         self, *args: str, extra_env: Mapping[str, str] | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["docker", *args],
-            capture_output=True,
-            text=True,
-            env=self._env(extra_env),
-            timeout=timeout,
-            check=False,
-        )
+        """One docker CLI call, in a session of its own: a Ctrl-C at the terminal reaches this
+        process only, which decides what to stop (a `docker run` cut off half-way would leave
+        its container to the daemon). Output decoded leniently (a container's logs may be
+        binary)."""
+        try:
+            return subprocess.run(
+                ["docker", *args],
+                capture_output=True,
+                text=True,
+                errors="replace",
+                env=self._env(extra_env),
+                timeout=timeout,
+                check=False,
+                start_new_session=True,
+            )
+        except subprocess.TimeoutExpired:
+            raise LocalRunError(
+                f"`docker {args[0] if args else ''}` did not answer within {timeout:g} s "
+                "(is the engine stuck?)"
+            ) from None
 
     def problem(self) -> str | None:
         """None when an engine answers, else why not (one line)."""
@@ -195,7 +223,7 @@ class Docker:
             proc = self.run("info", "--format", "{{.ServerVersion}}", timeout=30)
         except FileNotFoundError:
             return "the docker CLI is not installed"
-        except subprocess.TimeoutExpired:
+        except LocalRunError:
             return "`docker info` did not answer within 30 s"
         if proc.returncode != 0:
             lines = proc.stderr.strip().splitlines()
@@ -216,7 +244,7 @@ class Docker:
             assert proc.stdout is not None
             try:
                 for line in proc.stdout:
-                    out.write("  " + line)
+                    out.write("  " + printable(line.rstrip("\n")) + "\n")
                     out.flush()
             except BaseException:  # Ctrl-C or SIGTERM: cancel the build too
                 proc.terminate()
@@ -252,23 +280,54 @@ class Docker:
             argv += ["--publish", f"127.0.0.1:{host_port}:{container_port}"]
         for key in env:
             argv += ["--env", key]
-        proc = self.run(*argv, image, extra_env=env)
+        proc = self.run(*argv, image, extra_env=env, timeout=DOCKER_RUN_TIMEOUT)
         if proc.returncode != 0:
             message = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-            raise LocalRunError(f"docker run failed: {message[0]}")
+            raise LocalRunError(f"docker run failed: {printable(message[0])}")
 
     def state(self, name: str) -> dict | None:
         proc = self.run("inspect", "--type", "container", "--format", "{{json .State}}", name)
         if proc.returncode != 0:
             return None
-        return json.loads(proc.stdout)
+        try:
+            state = json.loads(proc.stdout)
+        except (ValueError, RecursionError):
+            return None
+        return state if isinstance(state, dict) else None
 
     def logs(self, name: str, tail: int = LOG_TAIL_LINES) -> str:
-        proc = self.run("logs", "--tail", str(tail), name)
-        return (proc.stdout + proc.stderr).rstrip()
+        """The container's last `tail` lines, at most LOG_MAX_BYTES of them (an app may write
+        a line of any length), read within 30 s."""
+        with subprocess.Popen(
+            ["docker", "logs", "--tail", str(tail), name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=self._env(),
+            start_new_session=True,
+        ) as proc:
+            assert proc.stdout is not None
+            try:
+                data, more = bounded.read_fd(
+                    proc.stdout.fileno(), deadline=time.monotonic() + 30, max_bytes=LOG_MAX_BYTES
+                )
+            except bounded.DeadlinePassed:
+                data, more = b"", True
+            finally:
+                proc.kill()
+        text = data.decode("utf-8", "replace").rstrip()
+        if more:
+            text += f"\n[... cut at {bounded.size_text(LOG_MAX_BYTES)}]"
+        return text
 
-    def remove(self, name: str) -> bool:
-        return self.run("rm", "--force", "--volumes", name).returncode == 0
+    def remove(self, name: str) -> bool | None:
+        """True: removed; None: there was no such container; False: it could not be removed."""
+        try:
+            proc = self.run("rm", "--force", "--volumes", name)
+        except LocalRunError:
+            return False
+        if proc.returncode == 0:
+            return True
+        return None if "no such container" in proc.stderr.lower() else False
 
     def build_cache_ids(self) -> set[str]:
         """Ids of the engine's BuildKit cache records."""
@@ -327,6 +386,11 @@ class LocalRunOptions:
     password: str | None = field(default=None, repr=False)  # never printed
     network: str | None = None  # "host" in the sandbox (DOCKER_SANDBOX_NETWORK)
 
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret value this run passes to the container: what output must never show.
+        A new secret environment variable adds its value here."""
+        return tuple(value for value in (self.password,) if value)
+
 
 @dataclass
 class Outcome:
@@ -342,38 +406,60 @@ class Terminated(Exception):
     """SIGTERM arrived: unwind like Ctrl-C so the container is removed."""
 
 
-@contextmanager
-def _sigterm_unwinds() -> Iterator[None]:
-    def handler(signum, frame):
-        raise Terminated
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: nothing to install
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def _uninterruptible() -> Iterator[None]:
-    """Ctrl-C or SIGTERM during cleanup must not leave the container behind."""
-    try:
-        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _STOPS}
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 _STOPS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _stop_exception(signum: int) -> BaseException:
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
+
+
+class Stops:
+    """Ctrl-C (SIGINT) and SIGTERM for the whole run, so that no stop lands where it would
+    leave a container behind.
+
+    A stop raises KeyboardInterrupt or Terminated at once only while the run is `interruptible`
+    (building, waiting for health, checking). Anywhere else (while `docker run` creates the
+    container, while it is removed) it is held, and raised by `allow()` or `raise_held()` once
+    that section is over. The handler turns `interruptible` off before it raises, so a second
+    signal can never interrupt the clean-up the first one started.
+    """
+
+    def __init__(self) -> None:
+        self.interruptible = True
+        self.held: int | None = None
+
+    def _handler(self, signum: int, _frame: object) -> None:
+        if self.interruptible:
+            self.interruptible = False
+            raise _stop_exception(signum)
+        if self.held is None:
+            self.held = signum
+
+    @contextmanager
+    def installed(self) -> Iterator[Stops]:
+        try:
+            previous = {sig: signal.signal(sig, self._handler) for sig in _STOPS}
+        except ValueError:  # not the main thread: nothing to install, nothing to hold
+            yield self
+            return
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def hold(self) -> None:
+        self.interruptible = False
+
+    def allow(self) -> None:
+        """Interruptible again; a stop held meanwhile is raised now."""
+        self.raise_held()
+        self.interruptible = True
+
+    def raise_held(self) -> None:
+        if self.held is not None:
+            signum, self.held = self.held, None
+            raise _stop_exception(signum)
 
 
 def wait_until_healthy(
@@ -402,15 +488,7 @@ def wait_until_healthy(
                 code = state.get("ExitCode")
                 why = " (out of memory)" if state.get("OOMKilled") else ""
                 return False, f"the container exited with status {code}{why}", clock() - started
-            try:
-                response = session.get(
-                    base_url + plan.path, timeout=plan.timeout, allow_redirects=False
-                )
-                ok, last_reason = judge_probe(response.status_code, None)
-            except requests.Timeout:
-                ok, last_reason = judge_probe(None, f"no answer within {plan.timeout:g} s")
-            except requests.ConnectionError:
-                ok, last_reason = judge_probe(None, "connection refused (nothing listening)")
+            ok, last_reason = _probe(session, base_url + plan.path, plan.timeout)
             if ok:
                 return True, last_reason, clock() - started
             now = clock()
@@ -428,14 +506,40 @@ def wait_until_healthy(
             sleep(min(plan.interval, max(deadline - now, 0)))
 
 
+def _probe(session: requests.Session, url: str, timeout: float) -> tuple[bool, str]:
+    """One probe, like Cloud Run's: the status within `timeout` (a hard bound, whatever the
+    app sends), the body not read."""
+    try:
+        answer = bounded.get(
+            session,
+            url,
+            deadline=time.monotonic() + timeout,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            read_body=False,
+        )
+    except bounded.DeadlinePassed:
+        return judge_probe(None, f"no answer within {timeout:g} s")
+    except requests.Timeout:
+        return judge_probe(None, f"no answer within {timeout:g} s")
+    except requests.ConnectionError:
+        return judge_probe(None, "connection refused (nothing listening)")
+    except (requests.RequestException, bounded.BoundedReadError) as exc:
+        return judge_probe(None, f"no valid answer ({type(exc).__name__})")
+    return judge_probe(answer.status, None)
+
+
 def run_local(options: LocalRunOptions, out: TextIO = sys.stdout) -> Outcome:
     """Build, run, wait, check, report; the container is removed on every way out unless
     `options.keep`. Raises LocalRunError (nothing started), KeyboardInterrupt or Terminated."""
-    with _sigterm_unwinds():
-        return _run_local(options, out)
+    stops = Stops()
+    with stops.installed():
+        outcome = _run_local(options, out, stops)
+        stops.raise_held()  # a stop that came during the final clean-up
+        return outcome
 
 
-def _run_local(options: LocalRunOptions, out: TextIO) -> Outcome:
+def _run_local(options: LocalRunOptions, out: TextIO, stops: Stops) -> Outcome:
     settings = options.settings
     port = options.port or free_port()
     if not port_is_free(port):
@@ -474,21 +578,26 @@ def _run_local(options: LocalRunOptions, out: TextIO) -> Outcome:
     limits = docker_limits(settings.service.cpu, settings.service.memory, os.cpu_count() or 1)
     base_url = f"http://127.0.0.1:{port}"
     outcome = Outcome(ok=False, container=container, image_id=image_id)
+    secrets_redacted = Redactor(options.secret_values())
     names = ", ".join(f"{k} (secret)" if k == SECRET_ENV else k for k in sorted(env))
     _say(out, f"==> starting {container} on 127.0.0.1:{port} ({' '.join(limits)}; env: {names})")
+    # From here a container holding the secrets in its config may exist: a stop is held until
+    # `docker run` has answered (so the container is known to exist or not), and the clean-up
+    # below runs whatever happens, never interrupted itself.
+    stops.hold()
     try:
         docker.start(
             image, container, env, host_port=port, container_port=container_port, limits=limits
         )
+        stops.allow()
         plan = probe_plan(settings.service.startup_probe)
         _say(out, f"==> waiting like Cloud Run's {plan.describe()}")
         healthy, reason, waited = wait_until_healthy(docker, container, base_url, plan, out)
         if not healthy:
             _say(out, f"FAILED: {container} never became healthy: {reason}")
-            logs = redact(docker.logs(container), options.password)
+            logs = log_excerpt(docker.logs(container), secrets_redacted)
             if logs:
-                lines = "\n".join("  " + line for line in logs.splitlines())
-                _say(out, f"--- last log lines of {container}:\n{lines}\n---")
+                _say(out, f"--- last log lines of {container}:\n{logs}\n---")
             return outcome
         outcome.url = base_url
         _say(out, f"==> healthy after {waited:.2f} s ({reason})")
@@ -504,21 +613,27 @@ def _run_local(options: LocalRunOptions, out: TextIO) -> Outcome:
         )
         return outcome
     finally:
-        with _uninterruptible():
-            _clean_up(docker, container, base_url, keep=options.keep, outcome=outcome, out=out)
+        stops.hold()
+        _clean_up(docker, container, base_url, keep=options.keep, outcome=outcome, out=out)
 
 
 def _clean_up(
     docker: Docker, container: str, base_url: str, *, keep: bool, outcome: Outcome, out: TextIO
 ) -> None:
-    if docker.state(container) is None:
-        return  # `docker run` failed before creating it: nothing to remove
-    if keep:
+    """Keep the container (asked, and it exists) or remove it by name, whatever `docker run`
+    said: its answer may have been lost (a timeout) while the daemon created it anyway."""
+    try:
+        exists = docker.state(container) is not None
+    except LocalRunError:  # the engine does not answer: try the removal all the same
+        exists, keep = True, False
+    if keep and exists:
         outcome.kept = True
         _say(out, f"==> kept {container} running ({base_url}); stop it: docker rm -f {container}")
-    elif docker.remove(container):
+        return
+    removed = docker.remove(container)
+    if removed:
         _say(out, f"==> removed container {container}")
-    else:
+    elif removed is False:
         _say(out, f"warning: could not remove container {container}; run: docker rm -f {container}")
 
 
@@ -530,18 +645,55 @@ def _say(out: TextIO, line: str) -> None:
 def read_password(env: Mapping[str, str], password_file: Path | None) -> str | None:
     """The SMTP password from `--smtp-password-file` (first) or $SMTP_PASSWORD; None if neither.
 
-    One trailing newline is dropped from the file (editors and `echo` add one).
+    The file must be UTF-8 text of at most 64 KiB (a UTF-8 byte order mark is dropped, as is one
+    trailing newline: editors and `echo` add them); it is read within 10 s, so a FIFO nobody
+    writes to fails instead of hanging. A NUL byte is refused: no environment can carry it.
     """
     if password_file is not None:
+        flag = f"--smtp-password-file {printable(password_file)}"
         try:
-            text = password_file.read_text(encoding="utf-8")
+            data = bounded.read_file(
+                str(password_file),
+                deadline=time.monotonic() + PASSWORD_FILE_SECONDS,
+                max_bytes=PASSWORD_FILE_MAX_BYTES,
+            )
         except OSError as exc:
+            raise LocalRunError(f"cannot read {flag}: {exc.strerror or exc}") from None
+        except bounded.TooLarge:
             raise LocalRunError(
-                f"cannot read --smtp-password-file {password_file}: {exc.strerror}"
+                f"{flag} is larger than 64 KiB: that is not a password file. "
+                "Fix: name the file that holds only the password"
             ) from None
+        except bounded.DeadlinePassed:
+            raise LocalRunError(
+                f"{flag}: nothing finished writing it within {PASSWORD_FILE_SECONDS:g} s"
+            ) from None
+        text = _password_text(data, flag)
         text = text.removesuffix("\n").removesuffix("\r")
         if not text:
-            raise LocalRunError(f"--smtp-password-file {password_file} is empty")
+            raise LocalRunError(f"{flag} is empty")
         return text
     value = env.get(SECRET_ENV)
     return value if value else None
+
+
+def _password_text(data: bytes, flag: str) -> str:
+    """The file's bytes as text, or LocalRunError saying what it is (never quoting it)."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
+        what = "UTF-16 text (as Windows editors save it)" if utf16 else "not UTF-8 text"
+        raise LocalRunError(
+            f"{flag} is {what}. Fix: save the password as UTF-8, e.g. "
+            "iconv -f UTF-16 -t UTF-8 FILE > FILE.utf8"
+            if utf16
+            else f"{flag} is {what}. Fix: save the password as UTF-8 text"
+        ) from None
+    if "\x00" in text:
+        raise LocalRunError(
+            f"{flag} holds a NUL byte, which no environment variable can carry. "
+            "Fix: name the file that holds only the password"
+        )
+    return text

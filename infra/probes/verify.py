@@ -7,8 +7,11 @@ Every request goes through one `requests` session per run: no credentials are ev
 `~/.netrc` entry included: the 401 check must be anonymous), redirects are not followed, every
 call has a connect and a read timeout, and connection failures and 429/502/503/504 answers are
 retried with exponential backoff (honouring `Retry-After`), bounded both in attempts and in total
-seconds per check (`HttpPolicy`). What counts as a pass is decided by the pure functions in
-infra/rules/checks.py; this module only fetches.
+seconds per check (`HttpPolicy`). The budget is a hard bound: each request runs through
+infra/probes/bounded.py, which ends it at the check's deadline however slowly the peer sends
+(headers trickled byte by byte, a dripping body, endless `100 Continue`), and keeps at most
+`MAX_BODY_BYTES` of body, counted after decompression. What counts as a pass is decided by the
+pure functions in infra/rules/checks.py; this module only fetches.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from urllib.parse import urlsplit
 import requests
 
 from infra.google.client import CredentialsError, retry_after_seconds
+from infra.probes import bounded
 from infra.rules.checks import (
     DEFAULT_CHECKS,
     CheckResult,
@@ -34,9 +38,17 @@ from infra.rules.checks import (
     one_line,
     protected_revisions,
 )
+from infra.rules.redaction import hide_url_credentials, url_has_credentials
 
 USER_AGENT = "emergence-cloudrun-verify/1"
-MAX_BODY_BYTES = 8 * 1024 * 1024
+# The most body a check reads (after decompression). Parsing Prometheus text costs about 30 to
+# 50 times its size in memory, so this bounds a check to about 100 MB (bench/hostile_inputs.py).
+MAX_BODY_BYTES = 2 * bounded.MIB
+# Upper bounds for the policy's numbers: beyond them a value is a typo, and the system's
+# timers overflow (1e10 s).
+MAX_TIMEOUT_SECONDS = 600.0
+MAX_BUDGET_SECONDS = 3600.0
+MAX_ATTEMPTS = 20
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 Sleep = Callable[[float], None]
@@ -48,8 +60,11 @@ class HttpPolicy:
     """Timeouts and retries for one check (all in seconds).
 
     A check makes at most `attempts` requests and gives up once `budget` seconds have passed
-    since its first request: the backoff before try n is `backoff * 2**(n-2)`, capped at
-    `backoff_max` (or the server's `Retry-After`, capped the same way).
+    since its first request, whatever the peer does: the backoff before try n is
+    `backoff * 2**(n-2)`, capped at `backoff_max` (or the server's `Retry-After`, capped the
+    same way). A refused connection (nothing listens on the port) is retried only with
+    `retry_refused`: the gate right after a deploy may meet a front end still settling, a
+    person running `verify` by hand learns more from an immediate answer.
     """
 
     connect_timeout: float = 5.0
@@ -58,15 +73,25 @@ class HttpPolicy:
     backoff: float = 0.5
     backoff_max: float = 8.0
     budget: float = 60.0
+    retry_refused: bool = True
 
     def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError(f"attempts must be at least 1, got {self.attempts}")
-        for name in ("connect_timeout", "read_timeout", "budget"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.backoff < 0 or self.backoff_max < 0:
-            raise ValueError("backoff and backoff_max must not be negative")
+        if not 1 <= self.attempts <= MAX_ATTEMPTS:
+            raise ValueError(f"attempts must be within 1..{MAX_ATTEMPTS}, got {self.attempts}")
+        limits = {
+            "connect_timeout": MAX_TIMEOUT_SECONDS,
+            "read_timeout": MAX_TIMEOUT_SECONDS,
+            "budget": MAX_BUDGET_SECONDS,
+        }
+        for name, limit in limits.items():
+            value = getattr(self, name)
+            if not 0 < value <= limit:  # NaN fails too
+                raise ValueError(f"{name} must be within (0, {limit:g}] seconds, got {value}")
+        if not (
+            0 <= self.backoff <= MAX_TIMEOUT_SECONDS
+            and 0 <= self.backoff_max <= MAX_TIMEOUT_SECONDS
+        ):
+            raise ValueError("backoff and backoff_max must be within 0..600 seconds")
 
 
 DEFAULT_POLICY = HttpPolicy()
@@ -122,29 +147,29 @@ def validate_base_url(url: str) -> str:
     """`https://host[:port][/prefix]` without a trailing slash; ValueError naming the problem.
 
     A URL carrying a user name or password is refused, and never repeated in the message: the
-    checks are anonymous, and what is printed must not show a credential.
+    checks are anonymous, and what is printed must not show a credential. Anything before an
+    `@` counts, wherever a `/`, `?` or `#` falls (`http://alice:S3nt/inelPw@host` is user
+    alice with password S3nt/inelPw to a person, host alice to a URL parser).
     """
-    parts = urlsplit(url.strip())
-    shown = repr(_hide_credentials(url.strip()))
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{shown} is not an http(s) URL such as https://emergence-app-xyz.run.app")
-    if parts.username is not None or parts.password is not None:
+    url = url.strip()
+    shown = f"'{one_line(hide_url_credentials(url), 200)}'"
+    if url_has_credentials(url) or "@" in url:
         raise ValueError(
             f"{shown} carries credentials (user:password@): give the service's base URL "
             "without them; the checks are anonymous"
         )
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{shown} is not an http(s) URL such as https://emergence-app-xyz.run.app")
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number in 0..65535
+    except ValueError:
+        raise ValueError(f"{shown}: the port is not a number within 1..65535") from None
     if parts.query or parts.fragment:
         raise ValueError(f"{shown}: give the service's base URL, without '?' or '#'")
-    return url.strip().rstrip("/")
-
-
-def _hide_credentials(url: str) -> str:
-    """`https://user:pw@host/x` -> `https://***@host/x`."""
-    scheme, sep, rest = url.partition("://")
-    authority, slash, path = rest.partition("/")
-    if sep and "@" in authority:
-        return f"{scheme}://***@{authority.rsplit('@', 1)[1]}{slash}{path}"
-    return url
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise ValueError(f"{shown}: a URL holds no spaces or control characters")
+    return url.rstrip("/")
 
 
 def join_url(base_url: str, path: str) -> str:
@@ -167,21 +192,19 @@ def _describe(exc: BaseException, policy: HttpPolicy) -> str:
     return one_line(f"{type(exc).__name__}: {text}", 120)
 
 
-class _BudgetSpent(Exception):
-    """The check's time budget ran out while the body was still arriving."""
-
-
-def _read_body(response: requests.Response, deadline: float, budget: float, clock: Clock) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(chunk_size=65536):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= MAX_BODY_BYTES:
-            break
-        if clock() > deadline:
-            raise _BudgetSpent(f"the body did not arrive within {budget:g}s (the check's budget)")
-    return b"".join(chunks)[:MAX_BODY_BYTES]
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection error is a refusal (nothing listening), through urllib3's wrappers."""
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, BaseException) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, ConnectionRefusedError):
+            return True
+        stack += [node.__cause__, node.__context__, getattr(node, "reason", None), *node.args]
+    return False
 
 
 def fetch(
@@ -195,49 +218,57 @@ def fetch(
 ) -> Answer:
     """GET `url` with the policy's timeouts and bounded retries; never raises for HTTP trouble.
 
-    Retried: connection failures (refused, reset, connect timeout) and 429/502/503/504.
-    Not retried: read timeouts (a slow service is the finding) and every other status.
+    Finished within `policy.budget` seconds whatever the peer does. Retried: connection
+    failures (reset, connect timeout; refused only with `policy.retry_refused`) and
+    429/502/503/504. Not retried: read timeouts (a slow service is the finding), a spent
+    budget, a body over the size limit, and every other status.
     """
     deadline = clock() + policy.budget
     attempt = 0
     while True:
         attempt += 1
-        remaining = max(deadline - clock(), 0.001)
-        timeout = (min(policy.connect_timeout, remaining), min(policy.read_timeout, remaining))
         started = clock()
         retry_after = None
+        retryable = False
+
+        def failed(error: str, status: int | None = None) -> Answer:
+            return Answer(status, "", b"", (clock() - started) * 1000, attempt, error)  # noqa: B023
+
         try:
-            response = session.get(
-                url, timeout=timeout, allow_redirects=False, stream=True, headers=headers
+            raw = bounded.get(
+                session,
+                url,
+                deadline=deadline,
+                connect_timeout=policy.connect_timeout,
+                read_timeout=policy.read_timeout,
+                max_bytes=MAX_BODY_BYTES,
+                headers=headers,
+                clock=clock,
             )
+        except bounded.DeadlinePassed as exc:
+            what = "no complete answer" if exc.status is None else "the body did not arrive"
+            return failed(f"{what} within {policy.budget:g}s (the check's budget)", exc.status)
+        except bounded.BodyBrokeOff as exc:
+            return failed(
+                "the answer's body broke off: " + _describe(exc.cause, policy), exc.status
+            )
+        except bounded.BoundedReadError as exc:  # too large, an encoding that does not decode
+            return failed(str(exc), getattr(exc, "status", None))
         except requests.exceptions.ConnectionError as exc:  # refused, reset, connect timeout
-            answer = Answer(
-                None, "", b"", (clock() - started) * 1000, attempt, _describe(exc, policy)
-            )
-            retryable = True
+            answer = failed(_describe(exc, policy))
+            retryable = policy.retry_refused or not _refused(exc)
         except requests.RequestException as exc:  # read timeout, bad URL, ...
-            answer = Answer(
-                None, "", b"", (clock() - started) * 1000, attempt, _describe(exc, policy)
-            )
-            retryable = False
+            answer = failed(_describe(exc, policy))
         else:
-            with response:
-                try:
-                    body = _read_body(response, deadline, policy.budget, clock)
-                except _BudgetSpent as exc:
-                    return Answer(response.status_code, "", b"", 0.0, attempt, str(exc))
-                except requests.RequestException as exc:
-                    error = "the answer's body broke off: " + _describe(exc, policy)
-                    return Answer(response.status_code, "", b"", 0.0, attempt, error)
-                answer = Answer(
-                    response.status_code,
-                    response.headers.get("Content-Type", ""),
-                    body,
-                    (clock() - started) * 1000,
-                    attempt,
-                )
-            retryable = response.status_code in RETRY_STATUSES
-            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            answer = Answer(
+                raw.status,
+                raw.headers.get("Content-Type", ""),
+                raw.body,
+                (clock() - started) * 1000,
+                attempt,
+            )
+            retryable = raw.status in RETRY_STATUSES
+            retry_after = retry_after_seconds(raw.headers.get("Retry-After"))
         if not retryable or attempt >= policy.attempts:
             return answer
         wait = policy.backoff * 2 ** (attempt - 1) if retry_after is None else retry_after
@@ -295,13 +326,15 @@ def run_checks(
     headers: Mapping[str, str] | None = None,
     sleep: Sleep = time.sleep,
     clock: Clock = time.monotonic,
+    on_result: Callable[[CheckResult], None] | None = None,
 ) -> list[CheckResult]:
     """Run every check, in order, over one session; one result per check (ValueError only for
-    a base URL that is not http(s))."""
+    a base URL that is not http(s)). `on_result` sees each result as soon as it is known."""
     base_url = validate_base_url(base_url)
+    results: list[CheckResult] = []
     with new_session() as session:
-        return [
-            run_check(
+        for spec in specs:
+            result = run_check(
                 base_url,
                 spec,
                 policy=policy,
@@ -310,8 +343,10 @@ def run_checks(
                 sleep=sleep,
                 clock=clock,
             )
-            for spec in specs
-        ]
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+    return results
 
 
 def _default(name: str) -> CheckSpec:
@@ -387,6 +422,14 @@ class AdminTarget:
     def parent(self) -> str:
         return f"v2/projects/{self.project}/locations/{self.region}"
 
+    def rows(self) -> list[tuple[str, str]]:
+        """(name, target) of the three checks, in the order they run."""
+        return [
+            ("traffic", f"traffic of {self.service}"),
+            ("services", f"services in {self.region}"),
+            ("revisions", "revisions kept"),
+        ]
+
 
 @dataclass(frozen=True)
 class AdminReport:
@@ -426,20 +469,30 @@ def _timed(result: CheckResult, latency_ms: float) -> CheckResult:
 
 
 def run_admin_checks(
-    client: ApiClient, target: AdminTarget, *, clock: Clock = time.monotonic
+    client: ApiClient,
+    target: AdminTarget,
+    *,
+    clock: Clock = time.monotonic,
+    on_result: Callable[[CheckResult], None] | None = None,
 ) -> AdminReport:
     """Traffic, leftover services and revision count, read through the shared Admin API client.
 
     Three reads (the service, the region's services, the service's revisions); each check fails
     on its own, with the API's reason, when its read fails. CredentialsError propagates.
+    `on_result` sees each result as soon as it is known.
     """
     service_path = f"{target.parent}/services/{target.service}"
     results: list[CheckResult] = []
 
+    def record(result: CheckResult) -> None:
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+
     service, ms, failed, service_error = _call(
         "traffic", f"traffic of {target.service}", lambda: client.get(service_path), clock
     )
-    results.append(failed or _timed(judge_traffic(service or {}, target.expected_revision), ms))
+    record(failed or _timed(judge_traffic(service or {}, target.expected_revision), ms))
 
     services, ms, failed, _ = _call(
         "services",
@@ -450,7 +503,7 @@ def run_admin_checks(
     leftovers = judge_leftover_services(
         services or [], target.service, target.allowed_services, target.region
     )
-    results.append(failed or _timed(leftovers, ms))
+    record(failed or _timed(leftovers, ms))
 
     revisions, ms, failed, _ = _call(
         "revisions",
@@ -462,5 +515,5 @@ def run_admin_checks(
     count = judge_revision_count(
         revisions or [], target.revisions_to_keep, protected, target.revision_slack
     )
-    results.append(failed or _timed(count, ms))
+    record(failed or _timed(count, ms))
     return AdminReport(results, service, revisions, service_error)

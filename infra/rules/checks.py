@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from prometheus_client.parser import text_string_to_metric_families
 
 from infra.rules.retention import service_from_api, short_name
+from infra.rules.terminal import printable
 
 CHECKS_KEY = "emergence-cloudrun:verifyChecks"
 CONTENT_KINDS = ("any", "json", "html", "prometheus")
@@ -42,6 +43,7 @@ DEFAULT_CHECK_LINES: tuple[str, ...] = (
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _REASON_MAX = 160
+_JSON_DEPTH = 900  # what Python's json reader manages under the default recursion limit
 
 
 class CheckSpecError(ValueError):
@@ -172,8 +174,9 @@ DEFAULT_CHECKS: tuple[CheckSpec, ...] = parse_checks(DEFAULT_CHECK_LINES)
 # --------------------------------------------------------------------------- HTTP verdicts
 
 
-def one_line(text: str, limit: int = _REASON_MAX) -> str:
-    flat = " ".join(str(text).split())
+def one_line(text: object, limit: int = _REASON_MAX) -> str:
+    """`text` on one line, safe for a terminal (infra.rules.terminal), cut to `limit`."""
+    flat = printable(" ".join(str(text).split()))
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
@@ -204,9 +207,18 @@ def _lookup(document: object, dotted: str) -> tuple[bool, object]:
     return True, node
 
 
+def _json_text(value: object) -> str:
+    try:
+        return json.dumps(value)
+    except RecursionError:  # a value nested too deeply: it cannot equal a one-word setting
+        return "(a value nested too deeply)"
+
+
 def _judge_json(spec: CheckSpec, body: bytes) -> tuple[bool, str]:
     try:
         document = json.loads(body.decode("utf-8"))
+    except RecursionError:
+        return False, f"JSON nested too deeply to read (over about {_JSON_DEPTH} levels)"
     except (UnicodeDecodeError, ValueError) as exc:
         return False, f"body is not JSON ({one_line(str(exc), 60)}): {body[:40]!r}"
     if spec.field is None:
@@ -214,7 +226,7 @@ def _judge_json(spec: CheckSpec, body: bytes) -> tuple[bool, str]:
     found, actual = _lookup(document, spec.field)
     if not found:
         return False, f"JSON has no field {spec.field!r}"
-    shown = actual if isinstance(actual, str) else json.dumps(actual)
+    shown = actual if isinstance(actual, str) else _json_text(actual)
     if shown != spec.value:
         return False, f"{spec.field} is {shown!r}, want {spec.value!r}"
     return True, f"{spec.field} is {shown!r}"
@@ -230,15 +242,17 @@ def _judge_html(content_type: str, body: bytes) -> tuple[bool, str]:
 
 
 def _judge_prometheus(body: bytes) -> tuple[bool, str]:
+    # Counted family by family, never all kept: memory is that of the largest family.
+    families = samples = 0
     try:
-        text = body.decode("utf-8")
-        families = list(text_string_to_metric_families(text))
+        for family in text_string_to_metric_families(body.decode("utf-8")):
+            families += 1
+            samples += len(family.samples)
     except (UnicodeDecodeError, ValueError, TypeError, IndexError) as exc:
         return False, f"not Prometheus text format: {one_line(str(exc), 80)}"
-    samples = sum(len(f.samples) for f in families)
     if samples == 0:
-        return False, f"Prometheus text with no samples ({len(families)} metric families)"
-    return True, f"{samples} samples in {len(families)} metric families"
+        return False, f"Prometheus text with no samples ({families} metric families)"
+    return True, f"{samples} samples in {families} metric families"
 
 
 def judge_response(
@@ -401,29 +415,52 @@ def summary(results: Sequence[CheckResult]) -> str:
     return head if not failed else f"{head}; failed: {', '.join(failed)}"
 
 
+def _latency(result: CheckResult) -> str:
+    latency = "-" if result.latency_ms is None else f"{result.latency_ms:.0f} ms"
+    if result.attempts > 1:
+        latency += f" ({result.attempts} tries)"
+    return latency
+
+
+class Table:
+    """The checks' fixed-width table, row by row, so each check is shown as it finishes.
+
+    `expected` holds the (name, target) of every row to come, which sets the column widths;
+    every cell goes through `printable` (a reason or target may quote a server).
+    """
+
+    HEADER = ("CHECK", "TARGET", "RESULT", "STATUS", "LATENCY", "REASON")
+
+    def __init__(self, expected: Iterable[tuple[str, str]], latency_width: int = 7) -> None:
+        rows = [self.HEADER[:2], *((printable(n), printable(t)) for n, t in expected)]
+        self._widths = [
+            max(len(row[0]) for row in rows),
+            max(len(row[1]) for row in rows),
+            len("RESULT"),
+            len("STATUS"),
+            max(latency_width, len("LATENCY")),
+        ]
+
+    def _line(self, cells: Sequence[str]) -> str:
+        padded = [cell.ljust(width) for cell, width in zip(cells[:5], self._widths, strict=True)]
+        return "  ".join([*padded, cells[5]]).rstrip()
+
+    def header(self) -> str:
+        return self._line(self.HEADER)
+
+    def row(self, r: CheckResult) -> str:
+        status = "-" if r.status is None else str(r.status)
+        cells = (r.name, r.target, "pass" if r.passed else "FAIL", status, _latency(r), r.reason)
+        return self._line([printable(cell) for cell in cells])
+
+
 def format_table(results: Sequence[CheckResult]) -> str:
     """A fixed-width table, one row per check, for people."""
-    rows = [("CHECK", "TARGET", "RESULT", "STATUS", "LATENCY", "REASON")]
-    for r in results:
-        latency = "-" if r.latency_ms is None else f"{r.latency_ms:.0f} ms"
-        if r.attempts > 1:
-            latency += f" ({r.attempts} tries)"
-        rows.append(
-            (
-                r.name,
-                r.target,
-                "pass" if r.passed else "FAIL",
-                "-" if r.status is None else str(r.status),
-                latency,
-                r.reason,
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    lines = []
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True)]
-        lines.append("  ".join([*cells, row[5]]))
-    return "\n".join(line.rstrip() for line in lines)
+    table = Table(
+        [(r.name, r.target) for r in results],
+        latency_width=max((len(_latency(r)) for r in results), default=0),
+    )
+    return "\n".join([table.header(), *(table.row(r) for r in results)])
 
 
 def rollback_advice(previous: str | None, stack: str | None, keep: int | None = None) -> str:

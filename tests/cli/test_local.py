@@ -220,6 +220,49 @@ def test_an_interrupted_run_removes_its_container(project, sig, code):
             remove_container(container)
 
 
+def test_a_sigterm_right_after_starting_leaves_no_container(project):
+    """SIGTERM as `docker run` begins: the engine creates the container (secrets in its config)
+    even if its CLI is killed, and on a vfs engine that takes seconds. Before the fix the
+    container appeared, state `created`, after the command had exited (tests/local/
+    test_interrupts.py covers every offset and Ctrl-C against a fake CLI)."""
+    project_dir, write_stack = project
+    write_stack("sig", APP_IMAGE)
+    proc = subprocess.Popen(
+        command(project_dir, "sig", free_port()),
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "SMTP_PASSWORD": SECRET},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    container = None
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("==> starting"):
+                container = started_container(line)
+                proc.send_signal(signal.SIGTERM)
+                break
+        output = "".join(lines) + proc.stdout.read()
+        assert proc.wait(timeout=300) == 143, output
+        assert container is not None, output
+        late = threading.Event()
+        for _ in range(20):  # a creation still under way in the engine shows within seconds
+            if container_exists(container):
+                late.set()
+                break
+            late.wait(0.5)
+        assert not late.is_set(), f"{container} was left behind: {container_state(container)}"
+        assert SECRET not in output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if container:
+            remove_container(container)
+
+
 def test_the_secret_scan_finds_a_leaked_secret(tmp_path, image_build_cache):
     """Control for the scan above: a secret in a layer file or in the config is found."""
     (tmp_path / "leak.txt").write_text(f"password={SECRET}\n")

@@ -6,7 +6,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from infra.cli import main
+from infra.cli.plan import WIDTH
 from infra.config import PROJECT_DIR
 from infra.mockrun import PLACEHOLDER_SECRET
 from tests.conftest import TEST_SMTP_PASSWORD
@@ -87,3 +90,39 @@ def test_plan_never_prints_the_password_or_the_registry_token(prod):
     for text in (render(prod), render(prod, everything=True), as_json(prod)):
         assert TEST_SMTP_PASSWORD not in text
         assert "mock-access-token" not in text  # the push token mockrun hands the program
+
+
+@pytest.mark.parametrize("everything", [[], ["--all"]], ids=["key-inputs", "all"])
+def test_plan_text_fits_the_width_and_hides_engine_internals(capsys, everything):
+    assert main(["plan", "--stack", "prod", *everything]) == 0
+    out = capsys.readouterr().out
+    for line in out.splitlines():
+        # only a single word longer than the width (an image name) may stick out
+        assert len(line) <= WIDTH or " " not in line.split(" = ", 1)[-1].strip(), line
+    assert "__provider" not in out
+    assert "gASV" not in out  # the start of a pickle, in base64
+    assert "dashboardJson = (5," in out  # about 6,000 characters, summarised
+    assert "python -m infra plan --json shows it whole" in out
+
+
+def test_plan_json_is_complete_but_without_the_pickled_providers_unless_asked(capsys):
+    assert main(["plan", "--stack", "prod", "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["plan", "--stack", "prod", "--json", "--internals"]) == 0
+    internals = json.loads(capsys.readouterr().out)
+    assert "__provider" not in json.dumps(plain)
+    with_provider = [r for r in internals["resources"] if "__provider" in r["inputs"]]
+    assert {r["type"].rsplit(":", 1)[-1] for r in with_provider} == {
+        "DeploymentCheck",
+        "RevisionRetention",
+    }
+    for before, after in zip(plain["resources"], internals["resources"], strict=True):
+        kept = {k: v for k, v in after["inputs"].items() if not k.startswith("__")}
+        assert before["inputs"] == kept  # nothing else is left out or cut
+    dashboards = [r for r in plain["resources"] if "dashboardJson" in r["inputs"]]
+    assert len(dashboards[0]["inputs"]["dashboardJson"]) > 5000  # whole, not summarised
+
+
+def test_internals_without_json_is_one_line(capsys):
+    assert main(["plan", "--internals"]) == 2
+    assert capsys.readouterr().err.startswith("error: --internals goes with --json")
