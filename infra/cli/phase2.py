@@ -27,7 +27,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from infra.cli import CommandError
 from infra.rules.phase2 import (
@@ -47,6 +46,7 @@ from infra.rules.phase2_metrics import (
     counter_total,
     parse_metrics,
 )
+from infra.rules.redaction import shown_url
 from infra.rules.terminal import printable
 
 HELP = "Measure the Phase 2 goals (cache, analysis latency, debates, cost) from the logs."
@@ -175,21 +175,6 @@ def _targets(settings, baseline: float | None) -> Phase2Targets:
     )
 
 
-def shown_source(source: str) -> str:
-    """A metrics source as the report may show it: a URL without its user, password or query
-    (they may hold credentials, and the report gets committed)."""
-    if not source.startswith(("http://", "https://")):
-        return source
-    try:
-        parts = urlsplit(source)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "the --metrics URL"
-    host = f"[{host}]" if ":" in host else host
-    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
-
-
 def _read_samples(flag: str, source: str):
     from infra.probes.metrics import MetricsSourceError, read_metrics_text  # noqa: PLC0415
 
@@ -211,9 +196,9 @@ def _metrics(args: argparse.Namespace, metric: str) -> tuple[CostReading | None,
         return None, None
     end = _read_samples("--metrics", args.metrics)
     start = _read_samples("--metrics-start", args.metrics_start) if args.metrics_start else None
-    app = app_metrics(end, shown_source(args.metrics))
+    app = app_metrics(end, shown_url(args.metrics))
     if start is not None:
-        app = app.minus(app_metrics(start, shown_source(args.metrics_start)))
+        app = app.minus(app_metrics(start, shown_url(args.metrics_start)))
     if args.cost_from != "metrics":
         return None, app
     value = counter_total(end, metric)
@@ -231,7 +216,7 @@ def _metrics(args: argparse.Namespace, metric: str) -> tuple[CostReading | None,
             "the same instance"
         )
     cost = CostReading(
-        metric=metric, value=value, source=shown_source(args.metrics), start_value=before
+        metric=metric, value=value, source=shown_url(args.metrics), start_value=before
     )
     return cost, app
 

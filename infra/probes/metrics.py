@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 from infra.probes import bounded
-from infra.rules.redaction import hide_url_credentials, url_has_credentials
+from infra.rules.redaction import hide_url_credentials, shown_url, url_has_credentials
 from infra.rules.terminal import printable
 
 # A service's metrics page is tens of KB; parsing Prometheus text costs about 30 to 50 times its
@@ -27,7 +27,7 @@ class MetricsSourceError(Exception):
 
 
 def _shown(source: str) -> str:
-    return printable(hide_url_credentials(source))[:200]
+    return printable(shown_url(source))[:200]
 
 
 def _text(data: bytes, shown: str) -> str:

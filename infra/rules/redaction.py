@@ -129,11 +129,21 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
 # `scheme://` then everything up to the last `@` before whitespace: a password may hold `/`,
 # `?`, `#` or `@` itself (`http://alice:S3nt/inelPw@host` is user alice, password S3nt/inelPw).
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)\S*@")
+_URL_SCHEME = re.compile(r"(?i)[a-z][a-z0-9+.\-]*://")
 
 
 def hide_url_credentials(text: str) -> str:
     """Every `scheme://user:password@host` in `text` shown as `scheme://***@host`."""
     return _URL_USERINFO.sub(r"\1***@", text)
+
+
+def shown_url(source: str) -> str:
+    """A URL as output (and a committed report) may show it: its user and password masked as
+    `***@` (wherever a `/` falls in them), without its query or fragment (they may hold a
+    token). Anything that is not a URL is returned as it is."""
+    if not _URL_SCHEME.match(source):
+        return source
+    return re.split(r"[?#]", hide_url_credentials(source), maxsplit=1)[0]
 
 
 def url_has_credentials(url: str) -> bool:

@@ -345,12 +345,13 @@ def test_odd_but_valid_entries_never_stop_the_command(tmp_path, capsys):
 
 
 def test_a_credential_in_the_metrics_url_never_reaches_the_report(httpserver, capsys):
-    from infra.cli.phase2 import shown_source
+    from infra.rules.redaction import shown_url
 
-    assert shown_source("https://bob:pw@run.app:8443/api/metrics?token=t") == (
-        "https://run.app:8443/api/metrics"
+    assert shown_url("https://bob:pw@run.app:8443/api/metrics?token=t") == (
+        "https://***@run.app:8443/api/metrics"
     )
-    assert shown_source("/tmp/metrics.txt") == "/tmp/metrics.txt"
+    assert shown_url("http://alice:S3nt/inelPw@run.app/m#frag") == "http://***@run.app/m"
+    assert shown_url("/tmp/metrics.txt") == "/tmp/metrics.txt"
     httpserver.expect_request("/api/metrics").respond_with_data(METRICS)
     url = httpserver.url_for("/api/metrics").replace("://", "://alice:Pw-secret-9@")
     for fmt in ([], ["--json"], ["--markdown"]):

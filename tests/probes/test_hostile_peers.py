@@ -201,7 +201,18 @@ def test_verify_shows_each_check_as_it_finishes():
     lines: queue.Queue[str] = queue.Queue()
     with serve(app) as url:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "infra", "verify", url, "--no-admin", "--timeout", "50"],
+            [
+                sys.executable,
+                "-m",
+                "infra",
+                "verify",
+                url,
+                "--stack",
+                "reference",
+                "--no-admin",
+                "--timeout",
+                "50",
+            ],
             cwd=PROJECT_ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
