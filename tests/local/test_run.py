@@ -26,6 +26,8 @@ from infra.local.run import (
     redact,
     wait_until_healthy,
 )
+from infra.mockrun import MOCK_APP_GIT
+from infra.preflight import source as app_source
 from tests.conftest import TEST_SMTP_PASSWORD
 
 RUN_SERVICE = "gcp:cloudrunv2/service:Service"
@@ -57,7 +59,11 @@ def flag_values(argv):
 
 def test_the_local_build_uses_the_image_resources_build_inputs(prod, prod_settings):
     declared = prod.one(IMAGE).inputs["build"]
-    argv = build_spec(prod_settings.image).docker_build_command("emergence-app:t")
+    # The mock engine stands in the app's checkout (MOCK_APP_GIT); the local run stages the
+    # context through the same function, which names the same path under the same assumption.
+    with app_source.assumed(MOCK_APP_GIT):
+        staged = app_source.stage(prod_settings.image)
+    argv = build_spec(prod_settings.image, staged.context).docker_build_command("emergence-app:t")
     assert argv[:2] == ["docker", "build"]
     flags = flag_values(argv)
     assert Path(argv[-1]) == (PROJECT_DIR / declared["context"]).resolve()
@@ -308,7 +314,29 @@ def test_bad_stack_settings_are_refused_naming_the_key(tmp_path, capsys, monkeyp
     assert code == 2
     err = capsys.readouterr().err
     assert "emergence-cloudrun:startupProbeTimeoutSeconds" in err
-    assert "emergence-cloudrun:buildContext" in err  # no app_image beside that stack file
+    assert "emergence-cloudrun:dockerfile" in err  # no app_image/Dockerfile beside that stack
+
+
+@pytest.mark.parametrize("context", ["../no-such-checkout", "Pulumi.missing.yaml"])
+def test_a_missing_or_wrong_build_context_is_one_line_naming_it(
+    tmp_path, capsys, monkeypatch, context
+):
+    """`local` on a stack whose app checkout is not there (or is a file): one line naming
+    buildContext and the fix, before any build."""
+    import infra.cli.local
+
+    monkeypatch.setattr(infra.cli.local, "run_local", lambda *a, **k: pytest.fail("must not run"))
+    (tmp_path / "Pulumi.missing.yaml").write_text(
+        "config:\n  gcp:project: emergence-469005\n  gcp:region: europe-west1\n"
+        "  emergence-cloudrun:emailEnabled: 'false'\n"
+        f"  emergence-cloudrun:dockerfile: {PROJECT_DIR / 'app_image' / 'Dockerfile'}\n"
+        f"  emergence-cloudrun:buildContext: {context}\n"
+    )
+    assert main(["local", "--stack", "missing", "--project-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"emergence-cloudrun:buildContext {context} " in err
+    assert "is not a directory" in err and "Fix: " in err and "git clone" in err
 
 
 def test_a_port_in_use_is_refused_before_anything_starts(monkeypatch, capsys):
@@ -317,7 +345,7 @@ def test_a_port_in_use_is_refused_before_anything_starts(monkeypatch, capsys):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert main(["local", "--port", str(port)]) == 2
+        assert main(["local", "--stack", "reference", "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"port {port} is already in use" in err and "--port 0" in err
 
@@ -325,7 +353,7 @@ def test_a_port_in_use_is_refused_before_anything_starts(monkeypatch, capsys):
 def test_no_docker_is_a_clear_error(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("SMTP_PASSWORD", "x")
     monkeypatch.setenv("PATH", str(tmp_path))  # no docker CLI on it
-    assert main(["local", "--port", "0"]) == 2
+    assert main(["local", "--stack", "reference", "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert "Docker is not available: the docker CLI is not installed" in err
     assert "docker-sandbox.sh" in err
