@@ -101,9 +101,7 @@ def _translate(pattern: str) -> str:
             if end == -1:
                 out.append(re.escape(char))
             else:
-                body = pattern[i + 1 : end]
-                if body.startswith(("!", "^")):
-                    body = "^" + body[1:]
+                body = pattern[i + 1 : end]  # Go's syntax: `^` negates, `!` is a character
                 out.append("[" + body.replace("\\", "\\\\") + "]")
                 i = end
         elif char == "\\" and i + 1 < len(pattern):
