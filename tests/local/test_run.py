@@ -363,3 +363,78 @@ def test_local_is_listed_among_the_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "local" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- secret env vars
+
+
+def test_the_secret_env_names_are_the_services_secret_references(prod, prod_settings):
+    declared = {e["name"] for e in service_container(prod)["envs"] if "valueSource" in e}
+    assert set(prod_settings.secret_env_names) == declared
+    off = dataclasses.replace(
+        prod_settings, smtp=dataclasses.replace(prod_settings.smtp, enabled=False)
+    )
+    assert off.secret_env_names == ()
+
+
+def test_secret_values_come_from_the_env_file_then_the_environment(tmp_path):
+    env_file = tmp_path / "secrets.env"
+    env_file.write_text("# the app's keys\nOPENAI_API_KEY=sk-from-file\n\nexport B_KEY= spaced \n")
+    found, missing = localrun.read_secret_env(
+        ["OPENAI_API_KEY", "B_KEY", "C_KEY", "D_KEY"],
+        {"OPENAI_API_KEY": "sk-from-env", "C_KEY": "from-env", "D_KEY": ""},
+        env_file,
+    )
+    assert found == {"OPENAI_API_KEY": "sk-from-file", "B_KEY": " spaced ", "C_KEY": "from-env"}
+    assert missing == ["D_KEY"]
+
+
+def test_an_env_file_naming_what_the_service_does_not_read_is_refused(tmp_path):
+    env_file = tmp_path / "secrets.env"
+    env_file.write_text("SMTP_PASSWORD=pw-value\nSMTP_HOST=smtp.example.com\n")
+    with pytest.raises(localrun.LocalRunError) as err:
+        localrun.read_secret_env(["SMTP_PASSWORD"], {}, env_file)
+    assert "sets SMTP_HOST, which the service does not read from Secret Manager" in str(err.value)
+    assert "pw-value" not in str(err.value)
+
+
+@pytest.mark.parametrize("line", ["no equals sign", "1BAD=x", "=x"])
+def test_a_malformed_env_file_names_the_line_not_the_value(tmp_path, line):
+    env_file = tmp_path / "secrets.env"
+    env_file.write_text(f"OK=1\n{line}\n")
+    with pytest.raises(localrun.LocalRunError) as err:
+        localrun.read_env_file(env_file)
+    assert f"--env-file {env_file}, line 2: not NAME=value" in str(err.value)
+    assert line not in str(err.value)
+
+
+def test_every_secret_reaches_the_container_env_and_is_redacted(prod_settings):
+    env = container_env(
+        prod_settings,
+        port=8080,
+        revision="r",
+        password="pw-1",
+        secrets={"OPENAI_API_KEY": "sk-2", "ANTHROPIC_API_KEY": "sk-2-longer"},
+    )
+    assert env["SMTP_PASSWORD"] == "pw-1" and env["OPENAI_API_KEY"] == "sk-2"
+    text = "pw-1 sk-2-longer sk-2"
+    assert localrun.redact_all(text, ["pw-1", "sk-2", "sk-2-longer", None]) == (
+        "[redacted] [redacted] [redacted]"
+    )
+
+
+def test_a_missing_secret_env_var_stops_the_run_naming_it(monkeypatch, capsys):
+    import infra.cli.local
+
+    monkeypatch.setenv("SMTP_PASSWORD", "x")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setattr(infra.cli.local, "run_local", lambda *a, **k: pytest.fail("must not run"))
+    monkeypatch.setattr(
+        localrun.Settings,
+        "secret_env_names",
+        property(lambda self: ("SMTP_PASSWORD", "OPENAI_API_KEY")),
+    )
+    assert main(["local", "--stack", "reference"]) == 2
+    err = capsys.readouterr().err
+    assert "the service reads OPENAI_API_KEY from Secret Manager and no value was given" in err
+    assert "--env-file" in err and err.count("\n") == 1
