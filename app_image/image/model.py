@@ -6,7 +6,8 @@ Run by the Dockerfile's model stage with the app's virtualenv python, as
 - HF_CACHE_DIR set: the cache was copied from the build context; check that it holds HF_MODEL
   (`models--<org>--<name>/snapshots/<rev>/` and, for a branch revision, `refs/<branch>`);
 - otherwise: download HF_MODEL at HF_MODEL_REVISION from the hub with the app's own
-  huggingface_hub, into the same cache layout.
+  huggingface_hub, into the same cache layout, without the other formats the repository
+  carries (ONNX, OpenVINO, TensorFlow...; `OTHER_FORMATS`).
 The app then loads it with HF_HUB_OFFLINE=1: no request to the hub at start. A failure is one
 line naming the build argument and the fix.
 """
@@ -38,6 +39,23 @@ def snapshot(cache: Path, model: str, revision: str) -> Path | None:
     return folder if folder.is_dir() and any(folder.iterdir()) else None
 
 
+# The other formats a hub repository often carries besides the PyTorch weights
+# (sentence-transformers/all-MiniLM-L6-v2: ONNX, OpenVINO, TensorFlow, Flax, Rust, ~1 GB in
+# all); sentence-transformers and transformers load the safetensors or PyTorch weights.
+OTHER_FORMATS = (
+    "*.onnx", "onnx/*", "openvino/*", "*.h5", "*.msgpack", "*.ot", "*.tflite", "coreml/*",
+)  # fmt: skip
+
+
+def _ignored(model: str, revision: str) -> tuple[str, ...]:
+    """OTHER_FORMATS, and the legacy PyTorch weights when the repository has safetensors."""
+    from huggingface_hub import HfApi  # noqa: PLC0415
+
+    files = HfApi().list_repo_files(model, revision=revision)
+    legacy = ("*.bin",) if any(f.endswith(".safetensors") for f in files) else ()
+    return (*OTHER_FORMATS, *legacy)
+
+
 def main() -> None:
     cache = Path(sys.argv[1])
     model = os.environ.get("HF_MODEL", "").strip()
@@ -57,7 +75,12 @@ def main() -> None:
                 "supply the model with HF_CACHE_DIR instead"
             )
         try:
-            snapshot_download(model, revision=revision, cache_dir=str(cache))
+            snapshot_download(
+                model,
+                revision=revision,
+                cache_dir=str(cache),
+                ignore_patterns=list(_ignored(model, revision)),
+            )
         except Exception as exc:  # noqa: BLE001 - one line, whatever the hub library raised
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             fail(
@@ -66,6 +89,11 @@ def main() -> None:
                 "the build argument HF_CACHE_DIR"
             )
     found = snapshot(cache, model, revision)
+    main_ref = cache / ("models--" + model.replace("/", "--")) / "refs" / "main"
+    if found is not None and _COMMIT.match(revision) and not main_ref.exists():
+        # A pinned commit: the app asks for the model by name (revision main), offline.
+        main_ref.parent.mkdir(parents=True, exist_ok=True)
+        main_ref.write_text(revision, encoding="utf-8")
     if found is None:
         where = f"HF_CACHE_DIR={source}" if source else "the downloaded cache"
         fail(
