@@ -59,7 +59,7 @@ REAL_GIT = object()
 # git work tree; MISSING_SOURCE: there is no source at that path at all.
 MOCK_APP_GIT = GitInfo(
     sha="e7b0d751a6dad2d5c285820c8af0c9e8f446753f",
-    commit_time=datetime(2025, 10, 12, 17, 48, 12, tzinfo=UTC),
+    commit_time=datetime(2025, 10, 12, 17, 48, 43, tzinfo=UTC),
     dirty=False,
     branch=None,
     default_branch_ref="origin/main",

@@ -74,7 +74,7 @@ def _commit_part(info: GitInfo) -> str:
 
 def image_tag(info: GitInfo | None, source: AppSource | None = None) -> str:
     """`deploy-20251006-060538-1a2b3c4`; `-dirty-<hash>` for uncommitted changes. With the
-    app's own checkout: `deploy-20251012-174812-e7b0d75-infra-1a2b3c4` (app first)."""
+    app's own checkout: `deploy-20251012-174843-e7b0d75-infra-1a2b3c4` (app first)."""
     infra = _commit_part(info) if info else "untracked"
     if source is None or not source.own_checkout:
         return f"deploy-{infra}"

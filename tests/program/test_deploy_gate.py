@@ -75,7 +75,7 @@ def test_override_deploys_and_records_itself_in_the_outputs(caplog):
     }
     assert "clean-tree gate is overridden" in caplog.text
     # The image says it was built from uncommitted changes (of this repository).
-    assert ev.outputs["imageTag"] == "deploy-20251012-174812-e7b0d75-infra-5eed000-dirty-0badc0de"
+    assert ev.outputs["imageTag"] == "deploy-20251012-174843-e7b0d75-infra-5eed000-dirty-0badc0de"
 
 
 def test_clean_commit_on_main_deploys_with_a_clean_record(prod):
@@ -85,7 +85,7 @@ def test_clean_commit_on_main_deploys_with_a_clean_record(prod):
     assert record["allowDirtyDeploy"] is False and record["problems"] == []
     assert record["app"]["commit"] == MOCK_APP_GIT.sha
     # stack prod builds the app's own checkout: its commit first, then this repository's
-    assert prod.outputs["imageTag"] == "deploy-20251012-174812-e7b0d75-infra-5eed000"
+    assert prod.outputs["imageTag"] == "deploy-20251012-174843-e7b0d75-infra-5eed000"
 
 
 def test_the_reference_stack_is_tagged_by_this_repositorys_commit_alone():
