@@ -143,7 +143,10 @@ def test_keep_leaves_the_healthy_container_running(project, tmp_path):
         health = requests.get(f"http://127.0.0.1:{port}/api/health", timeout=5).json()
         assert health["status"] == "healthy"
         assert health["email_enabled"] is True  # the password from the file reached the app
-        assert health["revision"] == "emergence-app-local-dev"
+        # K_REVISION names the commit the image tag names (the source's checkout)
+        tag = built_image(proc.stdout).split(":", 1)[1]
+        short = tag.split("-")[3] if tag != "deploy-untracked" else "dev"
+        assert health["revision"] == f"emergence-app-local-{short}"
         assert SECRET not in proc.stdout + proc.stderr
     finally:
         if container:
