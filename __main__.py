@@ -21,7 +21,7 @@ from infra.google import credentials
 from infra.preflight import preflight
 
 settings = load_settings()  # validated: a bad setting stops here, before any resource exists
-checked_in = preflight(settings)  # rollback target, clean-tree gate, image tag, import ids
+checked_in = preflight(settings)  # rollback target, app source, clean-tree gate, tag, imports
 imports = checked_in.imports
 
 enabled = apis.ProjectApis("apis", apis.ProjectApisArgs.from_settings(settings))
@@ -60,7 +60,11 @@ if settings.service.secret_env:  # existing secrets the app reads: access only, 
 app_image = image.AppImage(
     "app",
     image.AppImageArgs.from_settings(
-        settings, repository.url, checked_in.tag, credentials.registry_password()
+        settings,
+        repository.url,
+        checked_in.tag,
+        credentials.registry_password(),
+        checked_in.context,  # staged from the app's source: only the allow-list
     ),
 )
 app = service.AppService(

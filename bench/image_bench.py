@@ -159,18 +159,28 @@ def isolate(dockerfile: str, run_id: str) -> str:
 
 
 def prepare_contexts(tmp: Path, run_id: str, base_image: str) -> tuple[BuildSpec, BuildSpec]:
-    """Copies of app_image with the real Dockerfile and the naive one, both isolated."""
-    context = tmp / "app_image"
-    shutil.copytree(ROOT / "app_image", context, ignore=shutil.ignore_patterns("__pycache__"))
+    """The build context the build spec stages from a copy of app_image (the reference stack's
+    allow-list), with an isolated copy of the Dockerfile; and the naive build of the same app."""
+    import dataclasses
+
+    from infra.config import load_stack_settings
+    from infra.preflight import source as app_source
+
+    source = tmp / "app_image"
+    shutil.copytree(ROOT / "app_image", source, ignore=shutil.ignore_patterns("__pycache__"))
     naive_dir = tmp / "naive"
-    shutil.copytree(context, naive_dir)
+    shutil.copytree(source, naive_dir)
     (naive_dir / "Dockerfile").write_text(isolate(NAIVE_DOCKERFILE, run_id))
     (naive_dir / ".dockerignore").unlink()
-    dockerfile = (context / "Dockerfile").read_text()
+    image = load_stack_settings("reference", supplied_secrets=("smtpPassword",)).image
+    image = dataclasses.replace(image, context=source, context_setting=str(source))
+    context = tmp / "context"
+    shutil.copytree(app_source.stage(image, tmp).context, context)
+    dockerfile = (source / "Dockerfile").read_text()
     assert PIP_CACHE_MOUNT in dockerfile, "the Dockerfile no longer has the pip cache mount"
-    (context / "Dockerfile").write_text(isolate(dockerfile, run_id))
+    (tmp / "Dockerfile").write_text(isolate(dockerfile, run_id))
     build_args = {"BASE_IMAGE": base_image}
-    spec = BuildSpec(context, context / "Dockerfile", build_args=build_args)
+    spec = BuildSpec(context, tmp / "Dockerfile", build_args=build_args)
     naive = BuildSpec(naive_dir, naive_dir / "Dockerfile", build_args=build_args)
     return spec, naive
 
@@ -194,7 +204,7 @@ def measure(args: argparse.Namespace, network: str | None, run_id: str, tmp: Pat
         f["unchanged_rebuild_same_id"] = image_id(tags["cold"]) == image_id(tags["same"])
         print("--no-cache build with the pip cache warm ...", flush=True)
         f["warm_pip_no_cache_build_s"] = timed_build(spec, tags["warm"], network, "--no-cache")
-        main_py = context / "app" / "main.py"
+        main_py = context / "app" / "app" / "main.py"  # the staged app/ holds the package
         print(f"rebuilding after a code-only change ({args.runs} runs) ...", flush=True)
         code_only = []
         for n in range(args.runs):  # a change no earlier build has seen, each time

@@ -25,6 +25,7 @@ from typing import Any
 
 import pulumi
 
+from infra.rules.build_source import build_arg_problems, dockerfile_args
 from infra.rules.checks import DEFAULT_CHECK_LINES, CheckSpecError, parse_checks
 from infra.rules.spelling import closest
 
@@ -154,9 +155,42 @@ KEYS: tuple[Key, ...] = (
     # image and registry
     _k("artifactRepository", "string", "app", "Artifact Registry repository id (Docker)."),
     _k("imageName", "string", "emergence-app", "Image name inside the repository."),
-    _k("buildContext", "string", "app_image", "Docker build context, relative to Pulumi.yaml."),
-    _k("dockerfile", "string", "Dockerfile", "Dockerfile path, relative to the build context."),
+    _k(
+        "buildContext",
+        "string",
+        "app_image",
+        "The app's source (the Docker build context), relative to Pulumi.yaml: this "
+        "repository's app_image (the reference app) or the app's own checkout, e.g. "
+        "../emergencev8.",
+    ),
+    _k(
+        "dockerfile",
+        "string",
+        "app_image/Dockerfile",
+        "Dockerfile path, relative to Pulumi.yaml (the one Dockerfile serves both apps).",
+    ),
     _k("buildTarget", "string", "", "Dockerfile stage to build (empty: the last stage)."),
+    _k(
+        "buildArgs",
+        "object",
+        {},
+        "Docker build arguments (a map of ARG name to string value), the same for pulumi up "
+        "and python -m infra local; each must be an ARG of the Dockerfile.",
+    ),
+    _k(
+        "buildInclude",
+        "array",
+        [],
+        "The allow-list: paths of the build context the image ships (.dockerignore syntax, "
+        "'!path' leaves one out); empty: the context's own .dockerignore, if it starts with '*'.",
+    ),
+    _k(
+        "appDefaultBranch",
+        "string",
+        "main",
+        "Branch of the app's own checkout whose commits stack prod deploys (the clean-tree "
+        "gate checks origin/<branch> there too).",
+    ),
     _k("imagesToKeep", "integer", 10, "Recent image versions the registry cleanup always keeps."),
     _k("untaggedImageMaxAgeDays", "integer", 14, "Delete untagged images older than this."),
     # revisions, rollback, checks
@@ -354,10 +388,28 @@ class SmtpSettings:
 class ImageSettings:
     repository_id: str
     image_name: str
-    context: Path  # absolute
+    context: Path  # absolute; may not exist (plan without the app's checkout)
     dockerfile: Path  # absolute
     target: str
     platform: str = "linux/amd64"
+    build_args: tuple[tuple[str, str], ...] = ()  # buildArgs, sorted by name
+    include: tuple[str, ...] = ()  # buildInclude (empty: the context's .dockerignore)
+    context_setting: str = "app_image"  # buildContext as written in the stack
+    app_default_branch: str = "main"
+
+    @property
+    def args(self) -> dict[str, str]:
+        return dict(self.build_args)
+
+    @property
+    def writable_paths(self) -> tuple[str, ...]:
+        """APP_WRITABLE_PATHS: what the app writes, created empty and never shipped."""
+        return tuple(self.args.get("APP_WRITABLE_PATHS", "").split())
+
+    @property
+    def hf_cache_dir(self) -> str:
+        """HF_CACHE_DIR: a Hugging Face cache inside the build context, staged for the model."""
+        return self.args.get("HF_CACHE_DIR", "").strip()
 
 
 @dataclass(frozen=True)
@@ -425,6 +477,15 @@ class Settings:
     @property
     def registry_host(self) -> str:
         return f"{self.region}-docker.pkg.dev"
+
+    @property
+    def secret_env_names(self) -> tuple[str, ...]:
+        """The environment variables the service reads from Secret Manager (values never in
+        the settings). `python -m infra local` takes each one's value from the caller's
+        environment variable of the same name, or an env file. Every secret env the service
+        declares must be listed here."""
+        smtp = (SMTP_SECRET_ENV,) if self.smtp.enabled else ()
+        return smtp + tuple(ref.name for ref in self.service.secret_env)
 
     @property
     def image_repository(self) -> str:
@@ -516,6 +577,19 @@ class _Reader:
             )
             return dict(key.default)
         return items
+
+    def mapping(self, name: str) -> dict[str, str]:
+        """An object of string values only (e.g. build arguments, where a YAML number such as
+        2.10 would silently become 2.1)."""
+        items = self.string_map(name)
+        bad = sorted(k for k, v in items.items() if not isinstance(v, str))
+        if bad:
+            self.problem(
+                name,
+                f"{', '.join(bad)}: not a string (a YAML number such as 2.10 would become "
+                "2.1). Fix: quote the value in Pulumi.<stack>.yaml",
+            )
+        return {k: v for k, v in items.items() if isinstance(v, str)}
 
     def string_list(self, name: str) -> tuple[str, ...]:
         key, value = self._value(name)
@@ -1079,19 +1153,56 @@ def _image_and_registry(r: _Reader, project_dir: Path) -> tuple[ImageSettings, R
             f"{image_name!r} is not a Docker image name. "
             "Fix: pulumi config set emergence-cloudrun:imageName emergence-app",
         )
-    context = (project_dir / r.string("buildContext")).resolve()
-    dockerfile = (context / r.string("dockerfile")).resolve()
-    if not context.is_dir():
+    context_setting = r.string("buildContext")
+    if not context_setting:
         r.problem(
             "buildContext",
-            f"{context} is not a directory. Fix: pulumi config set "
-            "emergence-cloudrun:buildContext <path to the app source, relative to Pulumi.yaml>",
+            "is empty. Fix: pulumi config set emergence-cloudrun:buildContext app_image "
+            "(the reference app) or the path of the app's checkout, e.g. ../emergencev8",
         )
-    elif not dockerfile.is_file():
+    # Whether the context exists is settled before any resource (infra/preflight/source.py):
+    # `plan` works without the app's checkout, `pulumi up` and `local` stop on it.
+    context = (project_dir / (context_setting or ".")).resolve()
+    dockerfile = (project_dir / r.string("dockerfile")).resolve()
+    declared: dict[str, str | None] = {}
+    if not dockerfile.is_file():
         r.problem(
             "dockerfile",
-            f"{dockerfile} does not exist. Fix: pulumi config set "
-            "emergence-cloudrun:dockerfile <Dockerfile path inside the build context>",
+            f"{dockerfile} does not exist. Fix: pulumi config set emergence-cloudrun:dockerfile "
+            "app_image/Dockerfile (relative to Pulumi.yaml)",
+        )
+    else:
+        declared = dockerfile_args(dockerfile.read_text(encoding="utf-8", errors="replace"))
+    build_args = r.mapping("buildArgs")
+    for problem in build_arg_problems(build_args, declared) if dockerfile.is_file() else ():
+        r.problem(
+            "buildArgs",
+            f"{problem}. Fix: pulumi config rm --path "
+            "'emergence-cloudrun:buildArgs.<NAME>', or correct the name",
+        )
+    include = r.string_list("buildInclude")
+    for entry in include:
+        text = entry.removeprefix("!").strip()
+        if not text or text.startswith("/") or ".." in text.split("/"):
+            r.problem(
+                "buildInclude",
+                f"{entry!r} is not a path inside the build context. Fix: list paths relative "
+                "to the app's root, e.g. src/ or index.html",
+            )
+    for name in ("APP_WRITABLE_PATHS", "HF_CACHE_DIR"):
+        for path in build_args.get(name, "").split():
+            if path.startswith("/") or ".." in path.split("/"):
+                r.problem(
+                    "buildArgs",
+                    f"{name}: {path!r} is not a path inside the app (relative, no '..'). "
+                    f"Fix: pulumi config set --path 'emergence-cloudrun:buildArgs.{name}' <path>",
+                )
+    app_branch = r.string("appDefaultBranch")
+    if not _BRANCH.match(app_branch) or app_branch.endswith(".lock"):
+        r.problem(
+            "appDefaultBranch",
+            f"{app_branch!r} is not a git branch name. "
+            "Fix: pulumi config set emergence-cloudrun:appDefaultBranch main",
         )
     image = ImageSettings(
         repository_id=repository_id,
@@ -1099,6 +1210,10 @@ def _image_and_registry(r: _Reader, project_dir: Path) -> tuple[ImageSettings, R
         context=context,
         dockerfile=dockerfile,
         target=r.string("buildTarget"),
+        build_args=tuple(sorted(build_args.items())),
+        include=include,
+        context_setting=context_setting,
+        app_default_branch=app_branch,
     )
     registry = RegistrySettings(
         repository_id=repository_id,

@@ -32,6 +32,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.config import KEYS_BY_NAME, PROJECT, PROJECT_DIR, config_string, read_stack_config
+from infra.preflight import source as app_source
 from infra.preflight.git import assumed
 from infra.providers.unknowns import is_unknown
 from infra.rules.deploy_source import GitInfo
@@ -52,6 +53,19 @@ MOCK_GIT = GitInfo(
     on_default_branch=True,
 )
 REAL_GIT = object()
+# The app's own checkout (stack prod builds ../emergencev8), as the mock engine sees it unless a
+# caller passes `app_git=`: a clean checkout on the app's main at the guide's commit. REAL_GIT
+# reads the real checkout (and stages nothing: `plan` writes no file); None: the source is not a
+# git work tree; MISSING_SOURCE: there is no source at that path at all.
+MOCK_APP_GIT = GitInfo(
+    sha="e7b0d751a6dad2d5c285820c8af0c9e8f446753f",
+    commit_time=datetime(2025, 10, 12, 17, 48, 43, tzinfo=UTC),
+    dirty=False,
+    branch=None,
+    default_branch_ref="origin/main",
+    on_default_branch=True,
+)
+MISSING_SOURCE = object()
 
 _SECRET_SIG = rpc._special_sig_key
 _SECRET_VALUE = rpc._special_secret_sig
@@ -311,6 +325,7 @@ def evaluate(
     project_dir: Path = PROJECT_DIR,
     program: Path | None = None,
     git: Any = MOCK_GIT,
+    app_git: Any = MOCK_APP_GIT,
 ) -> Evaluation:
     """Run `__main__.py` for `stack` under mocks and return everything it registered.
 
@@ -318,7 +333,14 @@ def evaluate(
     them together with what was registered before the failure.
     """
     evaluation, error = attempt(
-        stack, config, secrets, preview=preview, project_dir=project_dir, program=program, git=git
+        stack,
+        config,
+        secrets,
+        preview=preview,
+        project_dir=project_dir,
+        program=program,
+        git=git,
+        app_git=app_git,
     )
     if error is not None:
         raise error
@@ -334,6 +356,7 @@ def attempt(
     project_dir: Path = PROJECT_DIR,
     program: Path | None = None,
     git: Any = MOCK_GIT,
+    app_git: Any = MOCK_APP_GIT,
 ) -> tuple[Evaluation, BaseException | None]:
     """Like `evaluate`, but returns (what was registered, the program's exception or None)."""
     values, secret_values, warnings = stack_config(stack, config, secrets, project_dir)
@@ -363,7 +386,13 @@ def attempt(
     error: BaseException | None = None
     # Pushing images needs a Google token; the mock engine pushes nothing.
     assumption = contextlib.nullcontext() if git is REAL_GIT else assumed(git)
-    with _env("GOOGLE_OAUTH_ACCESS_TOKEN", "mock-access-token"), assumption:
+    if app_git is REAL_GIT:
+        app_assumption = app_source.read_only()
+    elif app_git is MISSING_SOURCE:
+        app_assumption = app_source.assumed(None, exists=False)
+    else:
+        app_assumption = app_source.assumed(app_git)
+    with _env("GOOGLE_OAUTH_ACCESS_TOKEN", "mock-access-token"), assumption, app_assumption:
         try:
             _sync_await(run_pulumi_func(run))
             _sync_await(collect())

@@ -232,7 +232,9 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     missing = placeholder_secrets(secret_values)
     try:
-        evaluation = evaluate(args.stack, secrets=missing, preview=True, git=REAL_GIT)
+        evaluation = evaluate(
+            args.stack, secrets=missing, preview=True, git=REAL_GIT, app_git=REAL_GIT
+        )
     except SettingsError as exc:
         raise CommandError(str(exc)) from None
     evaluation.warnings.extend(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pulumi
 import pulumi_docker as docker
@@ -36,9 +37,11 @@ class AppImageArgs:
         repository_url: pulumi.Input[str],
         tag: str,
         registry_password: pulumi.Input[str],
+        context: Path | None = None,
     ) -> AppImageArgs:
+        """`context`: the build context staged from the app's source (infra/preflight)."""
         return cls(
-            spec=build_spec(settings.image),
+            spec=build_spec(settings.image, context),
             registry_server=settings.registry_host,
             repository_url=repository_url,
             image_name=settings.image.image_name,

@@ -1,7 +1,9 @@
 """The one description of how the app image is built.
 
-The Pulumi image resource (infra/components/image.py) and the local run (`python -m infra local`)
-both use it, so what runs on a laptop is what `pulumi up` pushes.
+The Pulumi image resource (infra/components/image.py), the local run (`python -m infra local`)
+and `bench/real_app.py` all use it, so what runs on a laptop is what `pulumi up` pushes: the
+build context staged from the app's source (infra/preflight/source.py: only the allow-list),
+the Dockerfile, `linux/amd64`, the stack's `buildArgs` and target.
 """
 
 from __future__ import annotations
@@ -42,10 +44,13 @@ class BuildSpec:
         return argv
 
 
-def build_spec(image: ImageSettings) -> BuildSpec:
+def build_spec(image: ImageSettings, context: Path | None = None) -> BuildSpec:
+    """The spec for `image`; `context` is the staged build context (default: the setting's
+    path, as a preview without the app's checkout declares it)."""
     return BuildSpec(
-        context=image.context,
+        context=context or image.context,
         dockerfile=image.dockerfile,
         platform=image.platform,
         target=image.target or None,
+        build_args=image.args,
     )

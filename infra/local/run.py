@@ -11,9 +11,10 @@ would, wait for it like Cloud Run's startup probe, run the post-deploy checks, r
 - `run_local`, which ties them together and always removes its container (failure, Ctrl-C,
   SIGTERM) unless asked to keep it.
 
-The SMTP password reaches the container only at run time, through the docker client's
-environment (`docker run -e SMTP_PASSWORD`): it is never a build argument, never on a command
-line, never in a file, and never printed (container logs shown on failure are redacted).
+The secret env vars the service reads from Secret Manager (`Settings.secret_env_names`: the
+SMTP password, the app's API keys) reach the container only at run time, through the docker
+client's environment (`docker run -e NAME`): never a build argument, never on a command line,
+never in a file, and never printed (container logs shown on failure are redacted).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,13 +112,19 @@ def judge_probe(status: int | None, error: str | None) -> tuple[bool, str]:
 
 
 def container_env(
-    settings: Settings, *, port: int, revision: str, password: str | None
+    settings: Settings,
+    *,
+    port: int,
+    revision: str,
+    password: str | None = None,
+    secrets: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The container's environment: what Cloud Run sets, plus what the stack declares.
 
     Cloud Run sets PORT, K_SERVICE, K_REVISION and K_CONFIGURATION; the service declares the
-    SMTP settings and appEnv (`settings.plain_env()`, the same call the program makes) and
-    SMTP_PASSWORD from Secret Manager, which here comes from the caller.
+    SMTP settings and appEnv (`settings.plain_env()`, the same call the program makes) and its
+    secret env vars from Secret Manager (`secrets`, name -> value; `password` is SMTP_PASSWORD),
+    which here come from the caller.
     """
     env = {
         "PORT": str(port),
@@ -128,6 +135,7 @@ def container_env(
     }
     if password is not None:
         env[SECRET_ENV] = password
+    env.update(secrets or {})
     return env
 
 
@@ -385,11 +393,14 @@ class LocalRunOptions:
     keep: bool = False
     password: str | None = field(default=None, repr=False)  # never printed
     network: str | None = None  # "host" in the sandbox (DOCKER_SANDBOX_NETWORK)
+    # The other secret env vars (name -> value), from the caller; never printed.
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    context: Path | None = None  # the build context staged from the app's source
 
     def secret_values(self) -> tuple[str, ...]:
         """Every secret value this run passes to the container: what output must never show.
         A new secret environment variable adds its value here."""
-        return tuple(value for value in (self.password,) if value)
+        return tuple(value for value in (self.password, *self.secrets.values()) if value)
 
 
 @dataclass
@@ -555,11 +566,12 @@ def _run_local(options: LocalRunOptions, out: TextIO, stops: Stops) -> Outcome:
             "(in this workplace: . ../shared/tools/docker-sandbox.sh)"
         )
 
-    spec = build_spec(settings.image)
+    spec = build_spec(settings.image, options.context)
     image = f"{settings.image.image_name}:{options.tag}"
     _say(
         out,
-        f"==> stack {settings.stack}: building {spec.dockerfile} for {spec.platform} as {image}",
+        f"==> stack {settings.stack}: building {spec.dockerfile} for {spec.platform} as {image}"
+        f" (source: {settings.image.context})",
     )
     build_started = time.monotonic()
     docker.build(spec, image, out)
@@ -574,12 +586,14 @@ def _run_local(options: LocalRunOptions, out: TextIO, stops: Stops) -> Outcome:
         port=container_port,
         revision=local_revision(settings, options.tag),
         password=options.password,
+        secrets=options.secrets,
     )
     limits = docker_limits(settings.service.cpu, settings.service.memory, os.cpu_count() or 1)
     base_url = f"http://127.0.0.1:{port}"
     outcome = Outcome(ok=False, container=container, image_id=image_id)
     secrets_redacted = Redactor(options.secret_values())
-    names = ", ".join(f"{k} (secret)" if k == SECRET_ENV else k for k in sorted(env))
+    hidden = {SECRET_ENV, *options.secrets}
+    names = ", ".join(f"{k} (secret)" if k in hidden else k for k in sorted(env))
     _say(out, f"==> starting {container} on 127.0.0.1:{port} ({' '.join(limits)}; env: {names})")
     # From here a container holding the secrets in its config may exist: a stop is held until
     # `docker run` has answered (so the container is known to exist or not), and the clean-up
@@ -640,6 +654,55 @@ def _clean_up(
 def _say(out: TextIO, line: str) -> None:
     out.write(line + "\n")
     out.flush()
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`NAME=value` lines (blank lines and `#` comments skipped; the value is taken as is, up
+    to the end of its line). LocalRunError naming the file and line for anything else."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise LocalRunError(f"cannot read --env-file {path}: {why}") from None
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        name = name.strip().removeprefix("export ").strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise LocalRunError(
+                f"--env-file {path}, line {number}: not NAME=value (the value is not shown)"
+            )
+        values[name] = value
+    return values
+
+
+def read_secret_env(
+    names: Iterable[str], env: Mapping[str, str], env_file: Path | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """(name -> value, missing names) for the service's secret env vars: from `--env-file`
+    first, then the caller's environment variable of the same name. A name the file sets
+    that is not one of `names` is refused: the file is for the secrets only."""
+    wanted = list(dict.fromkeys(names))
+    from_file = read_env_file(env_file) if env_file is not None else {}
+    unknown = sorted(set(from_file) - set(wanted))
+    if unknown:
+        raise LocalRunError(
+            f"--env-file {env_file} sets {', '.join(unknown)}, which the service does not "
+            f"read from Secret Manager (it reads: {', '.join(wanted) or 'none'}). Fix: keep "
+            "only those in the file; plain settings come from the stack"
+        )
+    found: dict[str, str] = {}
+    missing: list[str] = []
+    for name in wanted:
+        value = from_file.get(name) or env.get(name)
+        if value:
+            found[name] = value
+        else:
+            missing.append(name)
+    return found, missing
 
 
 def read_password(env: Mapping[str, str], password_file: Path | None) -> str | None:

@@ -47,21 +47,32 @@ FAST_PROBE = {
 def project(tmp_path, image_build_cache):
     """(project dir, write_stack): stack files there build the given context; the images they
     name are removed afterwards."""
-    images: list[str] = []
+    names: list[str] = []
 
     def write_stack(stack: str, context, **settings: object) -> str:
         document = yaml.safe_load((PROJECT_ROOT / "Pulumi.reference.yaml").read_text())
         image_name = unique("emergence-test-local")
         config = document["config"]
         config["emergence-cloudrun:buildContext"] = str(context)
+        # the project dir is a temporary one: name this repository's Dockerfile (or the app's)
+        dockerfile = context / "Dockerfile" if context != APP_IMAGE else APP_IMAGE / "Dockerfile"
+        config["emergence-cloudrun:dockerfile"] = str(dockerfile)
         config["emergence-cloudrun:imageName"] = image_name
         config.update({f"emergence-cloudrun:{k}": v for k, v in settings.items()})
         (tmp_path / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document))
-        images.append(f"{image_name}:deploy-untracked")  # the project dir is not a git checkout
-        return images[-1]
+        names.append(image_name)
+        return image_name
 
     yield tmp_path, write_stack
-    remove_images(*images)
+    for name in names:  # whatever tag the source's commit gave it
+        listed = docker("image", "ls", name, "--format", "{{.Repository}}:{{.Tag}}", check=False)
+        remove_images(*listed.stdout.split())
+
+
+def built_image(output: str) -> str:
+    match = re.search(r" as (\S+) \(source: ", output)
+    assert match, output
+    return match.group(1)
 
 
 def command(project_dir, stack, port, *extra):
@@ -89,11 +100,12 @@ def started_container(output: str) -> str:
 
 def test_the_reference_app_builds_passes_every_check_and_is_cleaned_up(project):
     project_dir, write_stack = project
-    image = write_stack("ok", APP_IMAGE)
+    write_stack("ok", APP_IMAGE)
     port = free_port()
     proc = infra_local(project_dir, "ok", port, env={"SMTP_PASSWORD": SECRET})
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
+    image = built_image(proc.stdout)
     assert f"URL: http://127.0.0.1:{port}\n" in proc.stdout
     rows = re.findall(r"^  (\S+)\s+(/\S*)\s+(pass|FAIL) ", proc.stdout, re.MULTILINE)
     assert rows == [
@@ -131,7 +143,10 @@ def test_keep_leaves_the_healthy_container_running(project, tmp_path):
         health = requests.get(f"http://127.0.0.1:{port}/api/health", timeout=5).json()
         assert health["status"] == "healthy"
         assert health["email_enabled"] is True  # the password from the file reached the app
-        assert health["revision"] == "emergence-app-local-dev"
+        # K_REVISION names the commit the image tag names (the source's checkout)
+        tag = built_image(proc.stdout).split(":", 1)[1]
+        short = tag.split("-")[3] if tag != "deploy-untracked" else "dev"
+        assert health["revision"] == f"emergence-app-local-{short}"
         assert SECRET not in proc.stdout + proc.stderr
     finally:
         if container:

@@ -9,6 +9,7 @@ the PR comment, pinned actions, the shared state backend and the same tests as C
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import shutil
 import subprocess
@@ -130,9 +131,12 @@ def test_preview_runs_on_pull_requests_to_main(preview):
     assert preview["on"] == {"pull_request": {"branches": ["main"]}}
 
 
-def test_deploy_runs_on_push_to_main_and_manual_dispatch(deploy):
-    assert set(deploy["on"]) == {"push", "workflow_dispatch"}
+def test_deploy_runs_on_push_to_main_an_app_push_and_manual_dispatch(deploy):
+    assert set(deploy["on"]) == {"push", "repository_dispatch", "workflow_dispatch"}
     assert deploy["on"]["push"] == {"branches": ["main"]}
+    # the app's repository announces a push to its main (README "Delivery")
+    assert deploy["on"]["repository_dispatch"] == {"types": ["emergence-app-pushed"]}
+    assert deploy["on"]["workflow_dispatch"]["inputs"]["app_ref"]["default"] == "main"
 
 
 @pytest.mark.parametrize("path", [PREVIEW, DEPLOY], ids=["preview", "deploy"])
@@ -163,9 +167,30 @@ def test_pulumi_job_installs_program_and_policy_pack_before_pulumi(path):
 @pytest.mark.parametrize("path", [PREVIEW, DEPLOY], ids=["preview", "deploy"])
 def test_pulumi_job_checks_out_full_history_for_the_clean_tree_gate(path):
     _, job = _pulumi_job(_load(path))
-    checkout = _step_using(job, "actions/checkout")
-    assert checkout["with"]["fetch-depth"] == 0
-    assert checkout["with"]["persist-credentials"] is False
+    checkouts = [s for s in _steps(job) if _uses(s, "actions/checkout")]
+    assert len(checkouts) == 2, "this repository and the app's"
+    for checkout in checkouts:
+        assert checkout["with"]["fetch-depth"] == 0
+        assert checkout["with"]["persist-credentials"] is False
+
+
+@pytest.mark.parametrize("path", [PREVIEW, DEPLOY], ids=["preview", "deploy"])
+def test_the_apps_checkout_is_where_the_prod_stack_builds_from(path):
+    """GitHub's checkout writes only inside the workspace: both repositories are laid out there
+    side by side, so stack prod's buildContext (../emergencev8) resolves to the app's checkout."""
+    _, job = _pulumi_job(_load(path))
+    project, app = (s["with"] for s in _steps(job) if _uses(s, "actions/checkout"))
+    assert "repository" not in project
+    assert app["repository"] == "${{ vars.APP_REPOSITORY || 'DrKz36/emergencev8' }}"
+    context = yaml.safe_load((PROJECT_ROOT / "Pulumi.prod.yaml").read_text())["config"][
+        "emergence-cloudrun:buildContext"
+    ]
+    assert posixpath.normpath(posixpath.join(project["path"], context)) == app["path"]
+    # every command, and Pulumi, run in this repository's checkout
+    assert job["defaults"]["run"]["working-directory"] == project["path"]
+    assert _step_using(job, "pulumi/actions")["with"]["work-dir"] == project["path"]
+    setup = _step_using(job, "actions/setup-python")["with"]
+    assert setup["cache-dependency-path"] == f"{project['path']}/requirements.txt"
 
 
 # --- keyless auth and permissions ---------------------------------------------------------------
@@ -251,7 +276,7 @@ def test_pulumi_step(path, command):
     assert (PROJECT_ROOT / args["policyPackConfigs"]).is_file()
     assert args["cloud-url"] == "gs://${{ vars.PULUMI_STATE_BUCKET }}"
     assert args["secrets-provider"] == "${{ vars.PULUMI_SECRETS_PROVIDER }}"
-    assert args["pulumi-version-file"] == ".pulumi.version"
+    assert args["pulumi-version-file"] == f"{args['work-dir']}/.pulumi.version"
     assert args["suppress-outputs"] is True
 
 
@@ -414,6 +439,7 @@ def test_every_repository_variable_the_workflows_use_is_documented():
         "GCP_DEPLOY_SERVICE_ACCOUNT",
         "PULUMI_STATE_BUCKET",
         "PULUMI_SECRETS_PROVIDER",
+        "APP_REPOSITORY",
     }
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
     delivery = readme[readme.index("## Delivery") :]

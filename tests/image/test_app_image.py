@@ -6,6 +6,7 @@ The image is built once per session from the reference stack's build spec (the o
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -21,6 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from infra.config import load_stack_settings
 from infra.local.build_spec import build_spec
 from infra.local.run import free_port
+from infra.preflight import source as app_source
+from infra.rules.build_source import select
 from tests.image_helpers import (
     APP_IMAGE,
     app_smtp_env,
@@ -71,10 +74,25 @@ def test_hadolint_does_flag_a_bad_dockerfile(tmp_path):
 # --------------------------------------------------------------------------- the built image
 
 
+REFERENCE = load_stack_settings("reference", supplied_secrets=("smtpPassword",)).image
+
+
+def staged_reference(context: Path, project_dir: Path, **build_args: str) -> Path:
+    """The build context the build spec stages from a copy of the reference app."""
+    image = dataclasses.replace(
+        REFERENCE,
+        context=context,
+        context_setting=str(context),
+        build_args=tuple(sorted(build_args.items())),
+    )
+    return app_source.stage(image, project_dir).context
+
+
 @pytest.fixture(scope="session")
 def app_image(docker_engine, image_build_cache):
     """The app image, built with the reference stack's build spec; removed at the end."""
-    spec = build_spec(load_stack_settings("reference", supplied_secrets=("smtpPassword",)).image)
+    staged = app_source.stage(REFERENCE)
+    spec = build_spec(REFERENCE, staged.context)
     tag = unique("emergence-test") + ":image"
     argv = spec.docker_build_command(tag, network=docker_engine["network"] or None)
     proc = subprocess.run(
@@ -212,8 +230,9 @@ def test_the_runtime_stage_is_the_slim_base_plus_small_layers(app_image):
     base = image_layers("python:3.11-slim")
     layers = image_layers(app_image)
     assert layers[: len(base)] == base, "the runtime stage must start FROM ${BASE_IMAGE}"
-    # the user, the virtualenv, the app (WORKDIR and metadata add no layer content)
-    assert 2 <= len(layers) - len(base) <= 4
+    # the user, packages and writable paths; the virtualenv; the model cache; the entry point;
+    # WORKDIR; the app (metadata adds no layer)
+    assert 2 <= len(layers) - len(base) <= 6
 
 
 @pytest.mark.docker
@@ -298,6 +317,12 @@ def test_dockerignore_keeps_git_venvs_tests_and_caches_out_of_the_context(
         for p in [*APP_IMAGE.glob("requirements*.txt"), *(APP_IMAGE / "app").glob("*.py")]
     )
     assert sent == expected
+    # The build spec applies the same file itself (infra/rules/build_source.py) to stage the
+    # context: it must select exactly what Docker does, on the same tree.
+    every = [str(p.relative_to(context)) for p in context.rglob("*") if p.is_file()]
+    allowed = app_source.plan_context(dataclasses.replace(REFERENCE, context=context), context)[0]
+    ours, _ = select(every, allowed)
+    assert sorted(ours) == expected
 
 
 @pytest.mark.docker
@@ -306,19 +331,23 @@ def test_code_only_change_reuses_the_dependency_layers(app_image, tmp_path, dock
     shutil.copytree(APP_IMAGE, context, ignore=shutil.ignore_patterns("__pycache__"))
     network = docker_engine["network"]
     first, again, changed = (unique("emergence-test-rebuild") + f":{n}" for n in "abc")
+    dockerfile = APP_IMAGE / "Dockerfile"
     try:
-        first_id, _ = build(context, first, network=network)
-        again_id, log = build(context, again, network=network)
+        staged = staged_reference(context, tmp_path)
+        first_id, _ = build(staged, first, network=network, dockerfile=dockerfile)
+        again_id, log = build(staged, again, network=network, dockerfile=dockerfile)
         assert again_id == first_id, "unchanged source gave a new image"
         assert rebuilt_steps(log) == [], "unchanged source rebuilt a step"
         main = context / "app" / "main.py"
         # a change no earlier build has seen (a repeated one would be a cache hit)
         main.write_text(main.read_text() + f"\n# a code-only change: {first}\n")
-        changed_id, log = build(context, changed, network=network)
+        restaged = staged_reference(context, tmp_path)
+        assert restaged != staged
+        changed_id, log = build(restaged, changed, network=network, dockerfile=dockerfile)
         assert changed_id != first_id
         steps = rebuilt_steps(log)
         assert len(steps) == 1, f"a code-only change rebuilt {steps}"
-        assert steps[0].endswith("COPY app/ /app/app/")
+        assert steps[0].endswith("COPY app/ /app/")
         assert any("pip --python /opt/venv/bin/python install" in line for line in log.splitlines())
         assert len(image_layers(changed)) == len(image_layers(first))
     finally:
@@ -344,11 +373,13 @@ def test_the_torch_build_arg_installs_torch_from_the_given_index_only(
     index = f"http://127.0.0.1:{httpserver.port}/simple"
     try:
         # --network host always: the build must reach the index on this machine's loopback.
+        build_args = {"TORCH_VERSION": "0.0.1", "TORCH_INDEX_URL": index}
         build(
-            APP_IMAGE,
+            staged_reference(APP_IMAGE, tmp_path, **build_args),
             tag,
             network="host",
-            build_args={"TORCH_VERSION": "0.0.1", "TORCH_INDEX_URL": index},
+            dockerfile=APP_IMAGE / "Dockerfile",
+            build_args=build_args,
         )
         assert any(req.path.startswith("/files/torch-") for req, _ in httpserver.log)
         argv = ["run", "--rm", "--entrypoint", "python"]

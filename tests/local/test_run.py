@@ -26,6 +26,8 @@ from infra.local.run import (
     redact,
     wait_until_healthy,
 )
+from infra.mockrun import MOCK_APP_GIT
+from infra.preflight import source as app_source
 from tests.conftest import TEST_SMTP_PASSWORD
 
 RUN_SERVICE = "gcp:cloudrunv2/service:Service"
@@ -57,7 +59,11 @@ def flag_values(argv):
 
 def test_the_local_build_uses_the_image_resources_build_inputs(prod, prod_settings):
     declared = prod.one(IMAGE).inputs["build"]
-    argv = build_spec(prod_settings.image).docker_build_command("emergence-app:t")
+    # The mock engine stands in the app's checkout (MOCK_APP_GIT); the local run stages the
+    # context through the same function, which names the same path under the same assumption.
+    with app_source.assumed(MOCK_APP_GIT):
+        staged = app_source.stage(prod_settings.image)
+    argv = build_spec(prod_settings.image, staged.context).docker_build_command("emergence-app:t")
     assert argv[:2] == ["docker", "build"]
     flags = flag_values(argv)
     assert Path(argv[-1]) == (PROJECT_DIR / declared["context"]).resolve()
@@ -314,7 +320,29 @@ def test_bad_stack_settings_are_refused_naming_the_key(tmp_path, capsys, monkeyp
     assert code == 2
     err = capsys.readouterr().err
     assert "emergence-cloudrun:startupProbeTimeoutSeconds" in err
-    assert "emergence-cloudrun:buildContext" in err  # no app_image beside that stack file
+    assert "emergence-cloudrun:dockerfile" in err  # no app_image/Dockerfile beside that stack
+
+
+@pytest.mark.parametrize("context", ["../no-such-checkout", "Pulumi.missing.yaml"])
+def test_a_missing_or_wrong_build_context_is_one_line_naming_it(
+    tmp_path, capsys, monkeypatch, context
+):
+    """`local` on a stack whose app checkout is not there (or is a file): one line naming
+    buildContext and the fix, before any build."""
+    import infra.cli.local
+
+    monkeypatch.setattr(infra.cli.local, "run_local", lambda *a, **k: pytest.fail("must not run"))
+    (tmp_path / "Pulumi.missing.yaml").write_text(
+        "config:\n  gcp:project: emergence-469005\n  gcp:region: europe-west1\n"
+        "  emergence-cloudrun:emailEnabled: 'false'\n"
+        f"  emergence-cloudrun:dockerfile: {PROJECT_DIR / 'app_image' / 'Dockerfile'}\n"
+        f"  emergence-cloudrun:buildContext: {context}\n"
+    )
+    assert main(["local", "--stack", "missing", "--project-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"emergence-cloudrun:buildContext {context} " in err
+    assert "is not a directory" in err and "Fix: " in err and "git clone" in err
 
 
 def test_a_port_in_use_is_refused_before_anything_starts(monkeypatch, capsys):
@@ -323,7 +351,7 @@ def test_a_port_in_use_is_refused_before_anything_starts(monkeypatch, capsys):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert main(["local", "--port", str(port)]) == 2
+        assert main(["local", "--stack", "reference", "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"port {port} is already in use" in err and "--port 0" in err
 
@@ -331,7 +359,7 @@ def test_a_port_in_use_is_refused_before_anything_starts(monkeypatch, capsys):
 def test_no_docker_is_a_clear_error(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("SMTP_PASSWORD", "x")
     monkeypatch.setenv("PATH", str(tmp_path))  # no docker CLI on it
-    assert main(["local", "--port", "0"]) == 2
+    assert main(["local", "--stack", "reference", "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert "Docker is not available: the docker CLI is not installed" in err
     assert "docker-sandbox.sh" in err
@@ -341,3 +369,87 @@ def test_local_is_listed_among_the_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "local" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- secret env vars
+
+
+def test_the_secret_env_names_are_the_services_secret_references(prod, prod_settings):
+    declared = {e["name"] for e in service_container(prod)["envs"] if "valueSource" in e}
+    assert set(prod_settings.secret_env_names) == declared
+    off = dataclasses.replace(
+        prod_settings, smtp=dataclasses.replace(prod_settings.smtp, enabled=False)
+    )
+    assert set(off.secret_env_names) == declared - {"SMTP_PASSWORD"}
+    assert {"OPENAI_API_KEY", "GOOGLE_API_KEY", "ANTHROPIC_API_KEY"} <= declared
+
+
+def test_secret_values_come_from_the_env_file_then_the_environment(tmp_path):
+    env_file = tmp_path / "secrets.env"
+    env_file.write_text("# the app's keys\nOPENAI_API_KEY=sk-from-file\n\nexport B_KEY= spaced \n")
+    found, missing = localrun.read_secret_env(
+        ["OPENAI_API_KEY", "B_KEY", "C_KEY", "D_KEY"],
+        {"OPENAI_API_KEY": "sk-from-env", "C_KEY": "from-env", "D_KEY": ""},
+        env_file,
+    )
+    assert found == {"OPENAI_API_KEY": "sk-from-file", "B_KEY": " spaced ", "C_KEY": "from-env"}
+    assert missing == ["D_KEY"]
+
+
+def test_an_env_file_naming_what_the_service_does_not_read_is_refused(tmp_path):
+    env_file = tmp_path / "secrets.env"
+    env_file.write_text("SMTP_PASSWORD=pw-value\nSMTP_HOST=smtp.example.com\n")
+    with pytest.raises(localrun.LocalRunError) as err:
+        localrun.read_secret_env(["SMTP_PASSWORD"], {}, env_file)
+    assert "sets SMTP_HOST, which the service does not read from Secret Manager" in str(err.value)
+    assert "pw-value" not in str(err.value)
+
+
+@pytest.mark.parametrize("line", ["no equals sign", "1BAD=x", "=x"])
+def test_a_malformed_env_file_names_the_line_not_the_value(tmp_path, line):
+    env_file = tmp_path / "secrets.env"
+    env_file.write_text(f"OK=1\n{line}\n")
+    with pytest.raises(localrun.LocalRunError) as err:
+        localrun.read_env_file(env_file)
+    assert f"--env-file {env_file}, line 2: not NAME=value" in str(err.value)
+    assert line not in str(err.value)
+
+
+def test_every_secret_reaches_the_container_env_and_is_redacted(prod_settings):
+    env = container_env(
+        prod_settings,
+        port=8080,
+        revision="r",
+        password="pw-1",
+        secrets={"OPENAI_API_KEY": "sk-2", "ANTHROPIC_API_KEY": "sk-2-longer"},
+    )
+    assert env["SMTP_PASSWORD"] == "pw-1" and env["OPENAI_API_KEY"] == "sk-2"
+    options = localrun.LocalRunOptions(
+        prod_settings,
+        "t",
+        0,
+        password="pw-1",
+        secrets={"OPENAI_API_KEY": "sk-2", "ANTHROPIC_API_KEY": "sk-2-longer"},
+    )
+    assert set(options.secret_values()) == {"pw-1", "sk-2", "sk-2-longer"}
+    text = "pw-1 sk-2-longer sk-2"
+    assert localrun.log_excerpt(text, localrun.Redactor(options.secret_values())) == (
+        "  [redacted] [redacted] [redacted]"
+    )
+
+
+def test_a_missing_secret_env_var_stops_the_run_naming_it(monkeypatch, capsys):
+    import infra.cli.local
+
+    monkeypatch.setenv("SMTP_PASSWORD", "x")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setattr(infra.cli.local, "run_local", lambda *a, **k: pytest.fail("must not run"))
+    monkeypatch.setattr(
+        localrun.Settings,
+        "secret_env_names",
+        property(lambda self: ("SMTP_PASSWORD", "OPENAI_API_KEY")),
+    )
+    assert main(["local", "--stack", "reference"]) == 2
+    err = capsys.readouterr().err
+    assert "the service reads OPENAI_API_KEY from Secret Manager and no value was given" in err
+    assert "--env-file" in err and err.count("\n") == 1

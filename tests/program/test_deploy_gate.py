@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from infra.config import SettingsError
-from infra.mockrun import MOCK_GIT, attempt, evaluate
+from infra.mockrun import MOCK_APP_GIT, MOCK_GIT, attempt, evaluate
 from infra.preflight.git import DeployRefused, read_git_info
 from infra.rules.deploy_source import image_tag
 from tests.conftest import TEST_SMTP_PASSWORD
@@ -64,11 +64,18 @@ def test_override_deploys_and_records_itself_in_the_outputs(caplog):
         "gate": "overridden",
         "allowDirtyDeploy": True,
         "problems": ["the working tree has uncommitted changes: infra/components/service.py"],
+        "app": {
+            "source": "../emergencev8",
+            "commit": MOCK_APP_GIT.sha,
+            "branch": None,
+            "dirty": False,
+            "onDefaultBranch": True,
+            "checkedAgainst": "origin/main",
+        },
     }
     assert "clean-tree gate is overridden" in caplog.text
-    # The image says it was built from uncommitted changes.
-    assert ev.outputs["imageTag"] == image_tag(DIRTY)
-    assert ev.outputs["imageTag"].endswith("-dirty-0badc0de")
+    # The image says it was built from uncommitted changes (of this repository).
+    assert ev.outputs["imageTag"] == "deploy-20251012-174843-e7b0d75-infra-5eed000-dirty-0badc0de"
 
 
 def test_clean_commit_on_main_deploys_with_a_clean_record(prod):
@@ -76,7 +83,15 @@ def test_clean_commit_on_main_deploys_with_a_clean_record(prod):
     assert record["gate"] == "clean"
     assert record["commit"] == MOCK_GIT.sha
     assert record["allowDirtyDeploy"] is False and record["problems"] == []
-    assert prod.outputs["imageTag"] == image_tag(MOCK_GIT)
+    assert record["app"]["commit"] == MOCK_APP_GIT.sha
+    # stack prod builds the app's own checkout: its commit first, then this repository's
+    assert prod.outputs["imageTag"] == "deploy-20251012-174843-e7b0d75-infra-5eed000"
+
+
+def test_the_reference_stack_is_tagged_by_this_repositorys_commit_alone():
+    ev = evaluate("reference", secrets=SECRETS)
+    assert ev.outputs["imageTag"] == image_tag(MOCK_GIT) == "deploy-20251006-060538-5eed000"
+    assert ev.outputs["deploySource"]["app"] is None
 
 
 def test_a_real_dirty_checkout_is_refused_end_to_end(tmp_path):

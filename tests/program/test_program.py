@@ -223,7 +223,11 @@ def test_service_runs_the_image_by_digest(prod):
     )
     assert image.inputs["build"]["platform"] == "linux/amd64"
     assert image.inputs["build"]["builderVersion"] == "BuilderBuildKit"
-    assert image.inputs["build"]["context"] == "app_image"  # relative: state is portable
+    # The context staged from the app's source (infra/preflight/source.py), relative to
+    # Pulumi.yaml so that state is portable; the one Dockerfile of this repository.
+    assert image.inputs["build"]["context"].startswith(".build/context-")
+    assert image.inputs["build"]["dockerfile"] == "app_image/Dockerfile"
+    assert image.inputs["build"]["args"]["APP_MODULE"] == "backend.main:app"
     assert image.inputs["registry"]["username"] == "oauth2accesstoken"
     assert "registry" in image.secret_inputs
 
@@ -364,7 +368,8 @@ BAD_CONFIGS = [
     ({"publicAccess": "everyone"}, "emergence-cloudrun:publicAccess", "allUsers"),
     ({"emailEnabled": "yes"}, "emergence-cloudrun:emailEnabled", "true"),
     ({"imagesToKeep": 2}, "emergence-cloudrun:imagesToKeep", "revisionsToKeep"),
-    ({"buildContext": "no/such/dir"}, "emergence-cloudrun:buildContext", "buildContext"),
+    ({"buildArgs": '{"TORCH_VERSON": "2.13.0"}'}, "emergence-cloudrun:buildArgs", "TORCH_VERSION"),
+    ({"buildInclude": '["../secrets"]'}, "emergence-cloudrun:buildInclude", "relative"),
     ({"runtimeRoles": '["roles/editor"]'}, "emergence-cloudrun:runtimeRoles", "basic role"),
     (
         {"rollbackRevision": "other-app-00001-abc"},

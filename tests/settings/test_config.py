@@ -150,7 +150,8 @@ def _pulumi_accepts(type_name: str, value: object) -> bool:
 
 
 def test_the_pinned_pulumi_cli_accepts_every_declared_type():
-    """`type: object` (appEnv, appSecretEnv) is in the CLI's project schema since v3.190.0."""
+    """`type: object` (appEnv, appSecretEnv, buildArgs) is in the CLI's project schema since
+    v3.190.0."""
     pinned = tuple(int(n) for n in (PROJECT_DIR / ".pulumi.version").read_text().split("."))
     if any(key.type == "object" for key in KEYS):
         assert pinned >= (3, 190, 0)

@@ -1,0 +1,1 @@
+"""A fixture shaped like emergence-app's backend (see ../../README.md)."""
