@@ -1187,7 +1187,9 @@ def _image_and_registry(r: _Reader, project_dir: Path) -> tuple[ImageSettings, R
             r.problem(
                 "buildInclude",
                 f"{entry!r} is not a path inside the build context. Fix: list paths relative "
-                "to the app's root, e.g. src/ or index.html",
+                "to the app's root, e.g. pulumi config set --path "
+                "'emergence-cloudrun:buildInclude[0]' src/ (or edit the list in "
+                "Pulumi.<stack>.yaml)",
             )
     for name in ("APP_WRITABLE_PATHS", "HF_CACHE_DIR"):
         for path in build_args.get(name, "").split():

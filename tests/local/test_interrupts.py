@@ -40,6 +40,7 @@ def fake_docker(tmp_path):
     project.mkdir()
     document = yaml.safe_load((PROJECT_ROOT / "Pulumi.reference.yaml").read_text())
     document["config"]["emergence-cloudrun:buildContext"] = str(PROJECT_ROOT / "app_image")
+    document["config"]["emergence-cloudrun:dockerfile"] = str(PROJECT_ROOT / "app_image/Dockerfile")
     (project / "Pulumi.fake.yaml").write_text(yaml.safe_dump(document))
     env = {
         **os.environ,
