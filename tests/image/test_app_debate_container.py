@@ -5,22 +5,17 @@ overlap and the whole debate (Docker; fails, never skips, in CI)."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import subprocess
 
 import pytest
 import requests
 
-from infra.config import load_stack_settings
-from infra.local.build_spec import build_spec
 from infra.local.run import free_port
 from infra.rules.phase2 import PASS, Phase2Accumulator, Phase2Targets
 from tests.image_helpers import (
     app_smtp_env,
     docker,
     remove_container,
-    remove_images,
     run_detached,
     unique,
     wait_healthy,
@@ -31,20 +26,9 @@ _STAMPED = re.compile(r"^(\S+Z) (.*)$")
 
 
 @pytest.fixture(scope="module")
-def debating(docker_engine, image_build_cache):
-    """The reference image (the build cache makes this a rebuild of nothing), running."""
-    spec = build_spec(load_stack_settings("reference", supplied_secrets=("smtpPassword",)).image)
-    tag = unique("emergence-test-debate") + ":image"
-    argv = spec.docker_build_command(tag, network=docker_engine["network"] or None)
-    proc = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-        env={**os.environ, "DOCKER_BUILDKIT": "1"},
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+def debating(docker_engine, app_image):
+    """The reference image (built once for the image tests), running."""
+    tag = app_image
     name = unique("emergence-test-debate")
     port = free_port()
     env = {
@@ -58,7 +42,6 @@ def debating(docker_engine, image_build_cache):
         yield base, name
     finally:
         remove_container(name)
-        remove_images(tag)
 
 
 def entries_of(name: str) -> list[dict]:

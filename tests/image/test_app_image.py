@@ -19,11 +19,10 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from infra.config import load_stack_settings
-from infra.local.build_spec import build_spec
 from infra.local.run import free_port
 from infra.preflight import source as app_source
 from infra.rules.build_source import select
+from tests.image.conftest import REFERENCE
 from tests.image_helpers import (
     APP_IMAGE,
     app_smtp_env,
@@ -74,9 +73,6 @@ def test_hadolint_does_flag_a_bad_dockerfile(tmp_path):
 # --------------------------------------------------------------------------- the built image
 
 
-REFERENCE = load_stack_settings("reference", supplied_secrets=("smtpPassword",)).image
-
-
 def staged_reference(context: Path, project_dir: Path, **build_args: str) -> Path:
     """The build context the build spec stages from a copy of the reference app."""
     image = dataclasses.replace(
@@ -86,21 +82,6 @@ def staged_reference(context: Path, project_dir: Path, **build_args: str) -> Pat
         build_args=tuple(sorted(build_args.items())),
     )
     return app_source.stage(image, project_dir).context
-
-
-@pytest.fixture(scope="session")
-def app_image(docker_engine, image_build_cache):
-    """The app image, built with the reference stack's build spec; removed at the end."""
-    staged = app_source.stage(REFERENCE)
-    spec = build_spec(REFERENCE, staged.context)
-    tag = unique("emergence-test") + ":image"
-    argv = spec.docker_build_command(tag, network=docker_engine["network"] or None)
-    proc = subprocess.run(
-        argv, capture_output=True, text=True, timeout=900, check=False, env=_buildkit_env()
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    yield tag
-    remove_images(tag)
 
 
 def _buildkit_env() -> dict[str, str]:
