@@ -1,6 +1,6 @@
 """Build step: put the embedding model in the image's Hugging Face cache, or check it is there.
 
-Run by the Dockerfile's model stage with the app's virtualenv python, as
+Run by the Dockerfile's model step with the app's virtualenv python, as
 `model.py <cache dir>`, with the build arguments in the environment:
 - HF_MODEL empty: nothing to do (the reference app has no model);
 - HF_CACHE_DIR set: the cache was copied from the build context; check that it holds HF_MODEL

@@ -3,7 +3,13 @@
 The Pulumi image resource (infra/components/image.py), the local run (`python -m infra local`)
 and `bench/real_app.py` all use it, so what runs on a laptop is what `pulumi up` pushes: the
 build context staged from the app's source (infra/preflight/source.py: only the allow-list),
-the Dockerfile, `linux/amd64`, the stack's `buildArgs` and target.
+the Dockerfile, `linux/amd64`, the stack's `buildArgs` and target, and the registry cache.
+
+The cache: every build records BuildKit's inline cache in the image (`BUILDKIT_INLINE_CACHE=1`:
+the cache keys of the final stage's layers, a few KB in the image config), and `cache_from`
+names images to take it from. A fresh CI runner has no layer cache; given the previous image
+of the repository it reuses every layer whose inputs did not change (the Dockerfile builds
+everything in its final stage for this) and pushes only the new ones.
 """
 
 from __future__ import annotations
@@ -15,6 +21,9 @@ from pathlib import Path
 
 from infra.config import PROJECT_DIR, ImageSettings
 
+# BuildKit's built-in build argument: write the cache metadata into the image (no ARG needed).
+INLINE_CACHE_ARG = "BUILDKIT_INLINE_CACHE"
+
 
 @dataclass(frozen=True)
 class BuildSpec:
@@ -23,6 +32,12 @@ class BuildSpec:
     platform: str = "linux/amd64"
     target: str | None = None
     build_args: Mapping[str, str] = field(default_factory=dict)
+    cache_from: tuple[str, ...] = ()  # images whose inline cache the build may reuse
+
+    @property
+    def all_build_args(self) -> dict[str, str]:
+        """The stack's build arguments and the one that records the inline cache."""
+        return {**self.build_args, INLINE_CACHE_ARG: "1"}
 
     def relative(self, path: Path, root: Path = PROJECT_DIR) -> str:
         """Paths as pulumi-docker wants them: relative to Pulumi.yaml, so state is portable."""
@@ -36,21 +51,27 @@ class BuildSpec:
         argv += ["--file", str(self.dockerfile), "--tag", tag]
         if self.target:
             argv += ["--target", self.target]
-        for name, value in sorted(self.build_args.items()):
+        for name, value in sorted(self.all_build_args.items()):
             argv += ["--build-arg", f"{name}={value}"]
+        for image in self.cache_from:
+            argv += ["--cache-from", image]
         if network:
             argv += ["--network", network]
         argv.append(str(self.context))
         return argv
 
 
-def build_spec(image: ImageSettings, context: Path | None = None) -> BuildSpec:
+def build_spec(
+    image: ImageSettings, context: Path | None = None, cache_from: tuple[str, ...] = ()
+) -> BuildSpec:
     """The spec for `image`; `context` is the staged build context (default: the setting's
-    path, as a preview without the app's checkout declares it)."""
+    path, as a preview without the app's checkout declares it); `cache_from` the images to
+    take the layer cache from (infra/preflight/cache.py finds the previous one)."""
     return BuildSpec(
         context=context or image.context,
         dockerfile=image.dockerfile,
         platform=image.platform,
         target=image.target or None,
         build_args=image.args,
+        cache_from=tuple(cache_from),
     )

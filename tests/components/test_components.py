@@ -140,6 +140,10 @@ def image_args(**kw):
             {"spec": BuildSpec(PROJECT_DIR, PROJECT_DIR / "Dockerfile", platform="linux/arm64")},
             "linux/amd64",
         ),
+        (
+            {"spec": BuildSpec(PROJECT_DIR, PROJECT_DIR / "D", cache_from=("docker.io/x:1",))},
+            "credentials for that registry only",
+        ),
     ],
 )
 def test_image_refuses(kw, message):
@@ -205,9 +209,28 @@ def test_build_command_matches_the_spec():
     assert argv[argv.index("--platform") + 1] == "linux/amd64"
     assert argv[argv.index("--target") + 1] == "runtime"
     assert argv[argv.index("--network") + 1] == "host"
-    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--build-arg"] == ["A=1", "B=2"]
+    # the stack's arguments, and the one that records the inline cache in the image
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--build-arg"] == [
+        "A=1",
+        "B=2",
+        "BUILDKIT_INLINE_CACHE=1",
+    ]
+    assert "--cache-from" not in argv
     assert argv[-1] == str(PROJECT_DIR / "app_image")
     assert spec.relative(spec.dockerfile) == "app_image/Dockerfile"
+
+
+def test_build_command_takes_the_cache_from_each_image_of_the_spec():
+    spec = BuildSpec(
+        PROJECT_DIR / "app_image",
+        PROJECT_DIR / "app_image" / "Dockerfile",
+        cache_from=("r/app/emergence-app:deploy-1", "r/app/emergence-app:deploy-0"),
+    )
+    argv = spec.docker_build_command("img:tag")
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--cache-from"] == list(
+        spec.cache_from
+    )
+    assert argv.index("--cache-from") < len(argv) - 1  # options before the context
 
 
 def test_args_holding_a_secret_never_show_it():

@@ -187,8 +187,13 @@ def test_the_image_holds_no_build_tools_caches_tests_or_pip(served):
     script = (
         "import glob, importlib.util, os, shutil, sys\n"
         "bad = [t for t in ('gcc', 'cc', 'g++', 'make') if shutil.which(t)]\n"
+        # BuildKit may leave an empty mount point where a cache or bind mount was: only what
+        # holds bytes counts
+        "def held(p):\n"
+        "    if os.path.isfile(p): return os.path.getsize(p) > 0\n"
+        "    return any(files for _, _, files in os.walk(p))\n"
         "bad += [p for p in ('/root/.cache/pip', '/app/tests', '/app/requirements.txt',"
-        " '/tmp/requirements.txt') if os.path.exists(p)]\n"
+        " '/tmp/requirements.txt', '/tmp/hf-cache', '/tmp/model.py') if held(p)]\n"
         "bad += glob.glob('/app/**/__pycache__', recursive=True)\n"
         "bad += ['pip in venv' for _ in [0] if importlib.util.find_spec('pip')]\n"
         "bad += glob.glob('/opt/venv/lib/python3*/site-packages/*/tests')\n"
@@ -207,13 +212,14 @@ def test_the_password_never_reaches_the_logs(served):
 
 
 @pytest.mark.docker
-def test_the_runtime_stage_is_the_slim_base_plus_small_layers(app_image):
+def test_the_image_is_the_slim_base_plus_small_layers(app_image):
     base = image_layers("python:3.11-slim")
     layers = image_layers(app_image)
-    assert layers[: len(base)] == base, "the runtime stage must start FROM ${BASE_IMAGE}"
-    # the user, packages and writable paths; the virtualenv; the model cache; the entry point;
-    # WORKDIR; the app (metadata adds no layer)
-    assert 2 <= len(layers) - len(base) <= 6
+    assert layers[: len(base)] == base, "the image must start FROM ${BASE_IMAGE}"
+    # one layer per step that writes, in order of change: the user, packages, writable paths
+    # and virtualenv; torch (here none: only its cache mount point); the requirements; the
+    # model cache; the entry point; WORKDIR; the app (metadata adds no layer)
+    assert 2 <= len(layers) - len(base) <= 7
 
 
 @pytest.mark.docker
