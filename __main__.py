@@ -21,7 +21,7 @@ from infra.google import credentials
 from infra.preflight import preflight
 
 settings = load_settings()  # validated: a bad setting stops here, before any resource exists
-checked_in = preflight(settings)  # rollback target, app source, clean-tree gate, tag, imports
+checked_in = preflight(settings)  # rollback target, app source, gate, tag, cache, imports
 imports = checked_in.imports
 
 enabled = apis.ProjectApis("apis", apis.ProjectApisArgs.from_settings(settings))
@@ -64,7 +64,8 @@ app_image = image.AppImage(
         repository.url,
         checked_in.tag,
         credentials.registry_password(),
-        checked_in.context,  # staged from the app's source: only the allow-list
+        context=checked_in.context,  # staged from the app's source: only the allow-list
+        cache_from=checked_in.cache_from,  # the layer cache: the repository's previous image
     ),
 )
 app = service.AppService(

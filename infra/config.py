@@ -191,6 +191,14 @@ KEYS: tuple[Key, ...] = (
         "Branch of the app's own checkout whose commits stack prod deploys (the clean-tree "
         "gate checks origin/<branch> there too).",
     ),
+    _k(
+        "buildCacheFrom",
+        "string",
+        "previous",
+        "Where a fresh builder takes its layer cache from: previous (the newest other image of "
+        "this repository, found through the Artifact Registry API), none, or an image of the "
+        "stack's repository (<region>-docker.pkg.dev/<project>/<repository>/<image>:<tag>).",
+    ),
     _k("imagesToKeep", "integer", 10, "Recent image versions the registry cleanup always keeps."),
     _k("untaggedImageMaxAgeDays", "integer", 14, "Delete untagged images older than this."),
     # revisions, rollback, checks
@@ -384,6 +392,14 @@ class SmtpSettings:
         }
 
 
+# buildCacheFrom's two words; anything else is an image reference in the stack's repository.
+CACHE_FROM_PREVIOUS = "previous"
+CACHE_FROM_NONE = "none"
+_IMAGE_REF = re.compile(
+    r"^(?P<path>[a-z0-9.-]+/[a-z0-9._/-]+)(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$"
+)
+
+
 @dataclass(frozen=True)
 class ImageSettings:
     repository_id: str
@@ -396,6 +412,7 @@ class ImageSettings:
     include: tuple[str, ...] = ()  # buildInclude (empty: the context's .dockerignore)
     context_setting: str = "app_image"  # buildContext as written in the stack
     app_default_branch: str = "main"
+    cache_from: str = CACHE_FROM_PREVIOUS  # buildCacheFrom: previous | none | an image ref
 
     @property
     def args(self) -> dict[str, str]:
@@ -817,7 +834,7 @@ def build_settings(
     )
 
     smtp = _smtp(r, password)
-    image, registry = _image_and_registry(r, project_dir)
+    image, registry = _image_and_registry(r, project_dir, project, region)
 
     keep = r.integer("revisionsToKeep", 1, 3)
     if registry.images_to_keep < keep:
@@ -1138,7 +1155,25 @@ def _smtp(r: _Reader, password: Any) -> SmtpSettings:
     )
 
 
-def _image_and_registry(r: _Reader, project_dir: Path) -> tuple[ImageSettings, RegistrySettings]:
+def _cache_from(r: _Reader, repository_path: str) -> str:
+    """buildCacheFrom: previous, none, or an image of the stack's repository."""
+    cache_from = r.string("buildCacheFrom").strip()
+    if cache_from in (CACHE_FROM_PREVIOUS, CACHE_FROM_NONE):
+        return cache_from
+    ref = _IMAGE_REF.match(cache_from)
+    if not ref or not cache_from.startswith(repository_path):
+        r.problem(
+            "buildCacheFrom",
+            f"{cache_from!r} is not previous, none or an image of this stack's repository "
+            f"({repository_path}<image>:<tag>; the build only has credentials for it). "
+            "Fix: pulumi config set emergence-cloudrun:buildCacheFrom previous",
+        )
+    return cache_from
+
+
+def _image_and_registry(
+    r: _Reader, project_dir: Path, project: str = "", region: str = ""
+) -> tuple[ImageSettings, RegistrySettings]:
     repository_id = r.string("artifactRepository")
     if not _REPOSITORY_ID.match(repository_id):
         r.problem(
@@ -1206,6 +1241,7 @@ def _image_and_registry(r: _Reader, project_dir: Path) -> tuple[ImageSettings, R
             f"{app_branch!r} is not a git branch name. "
             "Fix: pulumi config set emergence-cloudrun:appDefaultBranch main",
         )
+    cache_from = _cache_from(r, f"{region}-docker.pkg.dev/{project}/{repository_id}/")
     image = ImageSettings(
         repository_id=repository_id,
         image_name=image_name,
@@ -1216,6 +1252,7 @@ def _image_and_registry(r: _Reader, project_dir: Path) -> tuple[ImageSettings, R
         include=include,
         context_setting=context_setting,
         app_default_branch=app_branch,
+        cache_from=cache_from,
     )
     registry = RegistrySettings(
         repository_id=repository_id,

@@ -32,6 +32,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.config import KEYS_BY_NAME, PROJECT, PROJECT_DIR, config_string, read_stack_config
+from infra.preflight import cache as build_cache
 from infra.preflight import source as app_source
 from infra.preflight.git import assumed
 from infra.providers.unknowns import is_unknown
@@ -66,6 +67,9 @@ MOCK_APP_GIT = GitInfo(
     on_default_branch=True,
 )
 MISSING_SOURCE = object()
+# The stack's Artifact Registry repository as the mock engine sees it unless a caller passes
+# `registry_tags=`: one earlier deploy's image, which the build takes its layer cache from.
+MOCK_REGISTRY_TAGS = (("deploy-20251006T054000Z-0ddba11-infra-0ddba11", "2025-10-06T05:41:07Z"),)
 
 _SECRET_SIG = rpc._special_sig_key
 _SECRET_VALUE = rpc._special_secret_sig
@@ -326,6 +330,7 @@ def evaluate(
     program: Path | None = None,
     git: Any = MOCK_GIT,
     app_git: Any = MOCK_APP_GIT,
+    registry_tags: Any = MOCK_REGISTRY_TAGS,
 ) -> Evaluation:
     """Run `__main__.py` for `stack` under mocks and return everything it registered.
 
@@ -341,6 +346,7 @@ def evaluate(
         program=program,
         git=git,
         app_git=app_git,
+        registry_tags=registry_tags,
     )
     if error is not None:
         raise error
@@ -357,8 +363,12 @@ def attempt(
     program: Path | None = None,
     git: Any = MOCK_GIT,
     app_git: Any = MOCK_APP_GIT,
+    registry_tags: Any = MOCK_REGISTRY_TAGS,
 ) -> tuple[Evaluation, BaseException | None]:
-    """Like `evaluate`, but returns (what was registered, the program's exception or None)."""
+    """Like `evaluate`, but returns (what was registered, the program's exception or None).
+
+    `registry_tags`: the (tag, upload time) pairs of the images the stack's repository holds
+    (the build cache's source); a string: listing them fails with that message."""
     values, secret_values, warnings = stack_config(stack, config, secrets, project_dir)
     mocks = ProviderMocks(
         project=values.get("gcp:project", ""),
@@ -392,7 +402,17 @@ def attempt(
         app_assumption = app_source.assumed(None, exists=False)
     else:
         app_assumption = app_source.assumed(app_git)
-    with _env("GOOGLE_OAUTH_ACCESS_TOKEN", "mock-access-token"), assumption, app_assumption:
+    registry = (
+        build_cache.assumed(failure=registry_tags)
+        if isinstance(registry_tags, str)
+        else build_cache.assumed(registry_tags)
+    )
+    with (
+        _env("GOOGLE_OAUTH_ACCESS_TOKEN", "mock-access-token"),
+        assumption,
+        app_assumption,
+        registry,
+    ):
         try:
             _sync_await(run_pulumi_func(run))
             _sync_await(collect())

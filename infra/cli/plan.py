@@ -43,7 +43,14 @@ KEY_INPUTS: dict[str, tuple[str, ...]] = {
     "gcp:secretmanager/secret:Secret": ("secretId", "replication"),
     "gcp:secretmanager/secretVersion:SecretVersion": ("secretData", "deletionPolicy"),
     "gcp:secretmanager/secretIamMember:SecretIamMember": ("secretId", "role", "member"),
-    "docker:index/image:Image": ("imageName", "build.platform", "build.context", "registry"),
+    "docker:index/image:Image": (
+        "imageName",
+        "build.platform",
+        "build.context",
+        "build.cacheFrom.images",
+        "buildOnPreview",
+        "registry",
+    ),
     "gcp:cloudrunv2/service:Service": (
         "name",
         "location",

@@ -2,6 +2,12 @@
 
 Cloud Run gets `repo_digest` (`...@sha256:...`), never the tag: a tag is mutable and gives no
 diff, the digest changes exactly when the image does.
+
+The layer cache comes from the registry: the build records BuildKit's inline cache in the image
+and takes it from `spec.cache_from` (the repository's previous image, infra/preflight/cache.py).
+pulumi-docker pulls those images with the registry credentials below before building, so a fresh
+CI runner rebuilds and pushes only the layers whose inputs changed. A preview builds nothing
+(`build_on_preview=False`): nothing it could push, no registry traffic.
 """
 
 from __future__ import annotations
@@ -37,11 +43,14 @@ class AppImageArgs:
         repository_url: pulumi.Input[str],
         tag: str,
         registry_password: pulumi.Input[str],
+        *,
         context: Path | None = None,
+        cache_from: tuple[str, ...] = (),
     ) -> AppImageArgs:
-        """`context`: the build context staged from the app's source (infra/preflight)."""
+        """`context`: the build context staged from the app's source; `cache_from`: the images
+        to take the layer cache from (both settled by infra/preflight)."""
         return cls(
-            spec=build_spec(settings.image, context),
+            spec=build_spec(settings.image, context, cache_from),
             registry_server=settings.registry_host,
             repository_url=repository_url,
             image_name=settings.image.image_name,
@@ -64,6 +73,12 @@ class AppImage(pulumi.ComponentResource):
             raise ValueError(f"AppImage: {args.image_name!r} is not a Docker image name")
         if not args.registry_server.endswith("-docker.pkg.dev"):
             raise ValueError(f"AppImage: {args.registry_server!r} is not Artifact Registry")
+        for ref in args.spec.cache_from:
+            if not ref.startswith(args.registry_server + "/"):
+                raise ValueError(
+                    f"AppImage: cache image {ref!r} is not in {args.registry_server} (the build "
+                    "has credentials for that registry only)"
+                )
         super().__init__("emergence:image:AppImage", name, None, opts)
         self.image = docker.Image(
             f"{name}-image",
@@ -75,9 +90,15 @@ class AppImage(pulumi.ComponentResource):
                 dockerfile=args.spec.relative(args.spec.dockerfile),
                 platform=args.spec.platform,
                 target=args.spec.target,
-                args=dict(args.spec.build_args) or None,
+                args=args.spec.all_build_args,
                 builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
+                cache_from=(
+                    docker.CacheFromArgs(images=list(args.spec.cache_from))
+                    if args.spec.cache_from
+                    else None
+                ),
             ),
+            build_on_preview=False,
             registry=docker.RegistryArgs(
                 server=args.registry_server,
                 username="oauth2accesstoken",
