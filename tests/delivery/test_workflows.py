@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -446,3 +447,33 @@ def test_every_repository_variable_the_workflows_use_is_documented():
     for name in used:
         assert f"| `{name}` |" in delivery, f"README Delivery table lacks {name}"
         assert f"gh variable set {name} " in delivery, f"README setup never sets {name}"
+
+
+# --- the build cache: registry credentials before the build, nothing built on preview -------
+
+
+def _docker_login(job: dict) -> int:
+    return _index_of(job, lambda s: "gcloud auth configure-docker" in s.get("run", ""))
+
+
+def test_deploy_logs_docker_in_to_the_stacks_registry_before_the_build(deploy):
+    _, job = _pulumi_job(deploy)
+    auth_at = _index_of(job, lambda s: _uses(s, "google-github-actions/auth"))
+    login_at = _docker_login(job)
+    venv_at = _index_of(job, lambda s: "scripts/bootstrap.sh" in s.get("run", ""))
+    pulumi_at = _index_of(job, lambda s: _uses(s, "pulumi/actions"))
+    assert venv_at < login_at and auth_at < login_at < pulumi_at
+    # the host the step logs in to is the stack's registry: run the step's own lookup
+    script = _steps(job)[login_at]["run"]
+    lookup = script.split('host="$(', 1)[1].split(')"', 1)[0]
+    argv = shlex.split(lookup.replace(".venv/bin/python", sys.executable, 1))
+    host = subprocess.run(argv, cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+    assert host.stdout.strip() == "europe-west1-docker.pkg.dev"
+    assert 'gcloud auth configure-docker "$host" --quiet' in script
+
+
+def test_preview_logs_in_to_no_registry(preview):
+    _, job = _pulumi_job(preview)
+    text = PREVIEW.read_text(encoding="utf-8")
+    assert "configure-docker" not in text and "docker login" not in text
+    assert not any("docker" in s.get("run", "") for s in _steps(job))
