@@ -227,9 +227,7 @@ def test_build_command_takes_the_cache_from_each_image_of_the_spec():
         cache_from=("r/app/emergence-app:deploy-1", "r/app/emergence-app:deploy-0"),
     )
     argv = spec.docker_build_command("img:tag")
-    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--cache-from"] == list(
-        spec.cache_from
-    )
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--cache-from"] == list(spec.cache_from)
     assert argv.index("--cache-from") < len(argv) - 1  # options before the context
 
 
