@@ -347,7 +347,9 @@ def test_the_torch_build_arg_installs_torch_from_the_given_index_only(
 ):
     """The documented CPU-only torch route (app_image/README.md), with a local index standing
     in for download.pytorch.org/whl/cpu: `torch==X` comes from TORCH_INDEX_URL, lands in the
-    runtime virtualenv, and requirements.txt installs around it."""
+    runtime virtualenv, and requirements.txt installs around it. The same build (one build for
+    two arguments, to spare the suite's time) sets BUILD_PACKAGES: installed for the
+    requirements step and purged within it, so it is not in the image."""
     wheel = make_wheel(tmp_path, "torch", "0.0.1+cpu", '__version__ = "0.0.1+cpu"\n')
     href = "/files/torch-0.0.1%2Bcpu-py3-none-any.whl"
     httpserver.expect_request("/simple/torch/").respond_with_data(
@@ -360,7 +362,11 @@ def test_the_torch_build_arg_installs_torch_from_the_given_index_only(
     index = f"http://127.0.0.1:{httpserver.port}/simple"
     try:
         # --network host always: the build must reach the index on this machine's loopback.
-        build_args = {"TORCH_VERSION": "0.0.1", "TORCH_INDEX_URL": index}
+        build_args = {
+            "TORCH_VERSION": "0.0.1",
+            "TORCH_INDEX_URL": index,
+            "BUILD_PACKAGES": "make",  # small; not in the base
+        }
         build(
             staged_reference(APP_IMAGE, tmp_path, **build_args),
             tag,
@@ -376,5 +382,10 @@ def test_the_torch_build_arg_installs_torch_from_the_given_index_only(
         out = docker(*argv, tag, "-c", probe).stdout.split()
         assert out[0] == "0.0.1+cpu"
         assert out[1].startswith("/opt/venv/")
+        gone = "import shutil; print(shutil.which('make'))"
+        assert docker(*argv, tag, "-c", gone).stdout.strip() == "None"
+        shell = [a if a != "python" else "sh" for a in argv]
+        listed = docker(*shell, tag, "-c", "ls -A /var/lib/apt/lists | wc -l")
+        assert listed.stdout.strip() == "0", "the package index was left in the image"
     finally:
         remove_images(tag)
