@@ -19,16 +19,19 @@ The tests compute the expected figures from that truth, never from the code unde
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import random
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+try:
+    from tests.data import generator_cli
+except ModuleNotFoundError:  # run as a script: python tests/data/<this file>
+    import generator_cli  # type: ignore[no-redef]
 
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "phase2"
@@ -730,35 +733,17 @@ def bench_scenario(entries: int, layout: str) -> Scenario:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="verify the committed files")
-    parser.add_argument("--entries", type=int, help="bench mode: about this many entries")
-    parser.add_argument("--layout", choices=("gcloud", "jsonl"), default="gcloud")
-    parser.add_argument("--out", type=Path, help="bench mode: output file")
-    args = parser.parse_args(argv)
-    if args.entries:
-        if args.out is None:
-            parser.error("--entries needs --out")
-        write(bench_scenario(args.entries, args.layout), args.out, with_truth=False)
-        return 0
-    OUT_DIR.mkdir(exist_ok=True)
-    stale = []
-    for name, path in committed_files().items():
-        target = path
-        if args.check:
-            target = path.with_name("check-" + path.name)
-        write(SCENARIOS[name], target)
-        if args.check:
-            truth_name = path.name.split(".")[0] + ".truth.json"
-            check_truth = target.with_name("check-" + truth_name)
-            for new, old in ((target, path), (check_truth, path.with_name(truth_name))):
-                if not old.exists() or new.read_bytes() != old.read_bytes():
-                    stale.append(old.name)
-                new.unlink()
-    if stale:
-        print("out of date: " + ", ".join(stale), file=sys.stderr)  # noqa: T201
-        return 1
-    return 0
+    return generator_cli.run(
+        argv,
+        description=__doc__.split("\n\n")[0],
+        layouts=("gcloud", "jsonl"),
+        out_dir=OUT_DIR,
+        committed=committed_files(),
+        scenarios=SCENARIOS,
+        write=write,
+        bench_scenario=bench_scenario,
+        written=lambda path: (path, path.with_name(path.name.split(".")[0] + ".truth.json")),
+    )
 
 
 if __name__ == "__main__":

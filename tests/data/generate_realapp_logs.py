@@ -38,17 +38,20 @@ test.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import random
 import re
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+try:
+    from tests.data import generator_cli
+except ModuleNotFoundError:  # run as a script: python tests/data/<this file>
+    import generator_cli  # type: ignore[no-redef]
 
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "phase2"
@@ -693,32 +696,20 @@ def bench_scenario(entries: int, layout: str = "console") -> Scenario:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="verify the committed files")
-    parser.add_argument("--entries", type=int, help="bench mode: about this many entries")
-    parser.add_argument("--layout", choices=("console", "gcloud"), default="console")
-    parser.add_argument("--out", type=Path, help="bench mode: output file")
-    args = parser.parse_args(argv)
-    if args.entries:
-        if args.out is None:
-            parser.error("--entries needs --out")
-        write(bench_scenario(args.entries, args.layout), args.out, with_truth=False)
-        return 0
-    OUT_DIR.mkdir(exist_ok=True)
-    stale = []
-    for name, path in committed_files().items():
-        target = path.with_name("check-" + path.name) if args.check else path
-        write(SCENARIOS[name], target)
-        if args.check:
-            for suffix in (".json", ".truth.json", ".metrics.txt"):
-                new, old = target.with_name(f"check-{name}{suffix}"), path.with_name(name + suffix)
-                if not old.exists() or new.read_bytes() != old.read_bytes():
-                    stale.append(old.name)
-                new.unlink()
-    if stale:
-        print("out of date: " + ", ".join(stale), file=sys.stderr)  # noqa: T201
-        return 1
-    return 0
+    return generator_cli.run(
+        argv,
+        description=__doc__.split("\n\n")[0],
+        layouts=("console", "gcloud"),
+        out_dir=OUT_DIR,
+        committed=committed_files(),
+        scenarios=SCENARIOS,
+        write=write,
+        bench_scenario=bench_scenario,
+        written=lambda path: [
+            path.with_name(path.name.split(".")[0] + suffix)
+            for suffix in (".json", ".truth.json", ".metrics.txt")
+        ],
+    )
 
 
 if __name__ == "__main__":
