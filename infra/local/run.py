@@ -345,25 +345,27 @@ class Docker:
         except (json.JSONDecodeError, TypeError, KeyError):
             return set()
 
-    def prune_build_cache_since(self, before: set[str]) -> int:
+    def prune_build_cache_since(self, before: set[str], max_passes: int = 50) -> int:
         """Remove the cache records created since `before` was taken; returns how many.
 
         For the tests and the bench, whose builds always differ (a unique code change, a port
         in a build argument): on a vfs storage driver (the sandbox) every cached layer is a
         full copy of the root file system, and such builds would fill the disk run after run.
-        Records in use are kept. One `--filter id=` per call (several filters are ANDed), a
-        few passes (a record still referenced goes once its dependents are gone)."""
+        Records in use are kept. One `--filter id=` per call (several filters are ANDed); a
+        record goes only once the records built on it are gone, so passes repeat until none
+        is left or a pass removes nothing (the rest is in use), at most `max_passes`."""
         removed = 0
-        for _ in range(4):
-            new = sorted(self.build_cache_ids() - before)
-            if not new:
+        left = self.build_cache_ids() - before
+        for _ in range(max_passes):
+            if not left:
                 break
-            for record in new:
+            for record in sorted(left):
                 self.run("builder", "prune", "--force", "--filter", f"id={record}", timeout=300)
-            left = self.build_cache_ids() - before
-            if len(left) == len(new):
+            now = self.build_cache_ids() - before
+            if len(now) >= len(left):
                 break  # no progress: the rest is in use
-            removed += len(new) - len(left)
+            removed += len(left) - len(now)
+            left = now
         return removed
 
 

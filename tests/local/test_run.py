@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from infra.config import PROJECT_DIR, load_stack_settings
 from infra.local import run as localrun
 from infra.local.build_spec import build_spec
 from infra.local.run import (
+    Docker,
     ProbePlan,
     container_env,
     docker_limits,
@@ -453,3 +455,43 @@ def test_a_missing_secret_env_var_stops_the_run_naming_it(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "the service reads OPENAI_API_KEY from Secret Manager and no value was given" in err
     assert "--env-file" in err and err.count("\n") == 1
+
+
+class _ChainEngine(Docker):
+    """An engine whose cache records form parent chains: `docker builder prune --filter id=X`
+    removes X only once no record built on it is left, as BuildKit does; `in_use` never goes."""
+
+    def __init__(self, parents: dict[str, str | None], in_use: set[str] = frozenset()):
+        super().__init__()
+        self.records = dict(parents)
+        self.in_use = set(in_use)
+        self.prune_calls = 0
+
+    def build_cache_ids(self) -> set[str]:
+        return set(self.records)
+
+    def run(self, *args, **kwargs):
+        assert args[:4] == ("builder", "prune", "--force", "--filter"), args
+        self.prune_calls += 1
+        record = args[4].removeprefix("id=")
+        has_children = any(parent == record for parent in self.records.values())
+        if record in self.records and not has_children and record not in self.in_use:
+            del self.records[record]
+        return subprocess.CompletedProcess(args, 0, "", "")
+
+
+def test_pruning_removes_a_long_chain_of_new_records_and_nothing_older():
+    # a chain r00 <- r01 <- ... <- r11, pruned in name order: one record per pass
+    chain = {f"r{n:02d}": (f"r{n - 1:02d}" if n else "old") for n in range(12)}
+    engine = _ChainEngine({"old": None, **chain})
+    assert engine.prune_build_cache_since({"old"}) == 12
+    assert engine.records == {"old": None}
+
+
+def test_pruning_stops_when_what_is_left_is_in_use():
+    engine = _ChainEngine({"a": None, "b": "a", "c": None}, in_use={"a"})
+    assert engine.prune_build_cache_since(set()) == 2  # b, then c; a is in use
+    assert set(engine.records) == {"a"}
+    calls = engine.prune_calls
+    assert engine.prune_build_cache_since(set()) == 0
+    assert engine.prune_calls == calls + 1  # one pass, no progress, stop
