@@ -152,9 +152,13 @@ def docker(*args: str, check: bool = True, timeout: float = 7200) -> str:
 
 
 def timed_build(spec: BuildSpec, tag: str, network: str | None, log: Path) -> float:
+    """Seconds to build `tag` through the spec, its cache images pulled first (a failed pull is
+    not fatal, as in pulumi-docker); output appended to `log`."""
     argv = spec.docker_build_command(tag, network=network)
     started = time.perf_counter()
     with log.open("a") as out:
+        for pull in spec.cache_pull_commands():
+            subprocess.run(pull, stdout=out, stderr=subprocess.STDOUT, timeout=3600, check=False)
         proc = subprocess.run(
             argv,
             stdout=out,

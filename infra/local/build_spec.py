@@ -9,7 +9,11 @@ The cache: every build records BuildKit's inline cache in the image (`BUILDKIT_I
 the cache keys of the final stage's layers, a few KB in the image config), and `cache_from`
 names images to take it from. A fresh CI runner has no layer cache; given the previous image
 of the repository it reuses every layer whose inputs did not change (the Dockerfile builds
-everything in its final stage for this) and pushes only the new ones.
+everything in its final stage for this) and pushes only the new ones. The cache images are
+pulled before the build, as pulumi-docker does: BuildKit's lazy use of a remote inline cache
+writes an inline cache without the reused layers into the new image, so every other deploy
+would miss (moby/buildkit#1981, #3730; bench/cold_deploy.py measured it here), while a build
+from the pulled image records a cache the next one hits.
 """
 
 from __future__ import annotations
@@ -42,6 +46,11 @@ class BuildSpec:
     def relative(self, path: Path, root: Path = PROJECT_DIR) -> str:
         """Paths as pulumi-docker wants them: relative to Pulumi.yaml, so state is portable."""
         return os.path.relpath(path, root)
+
+    def cache_pull_commands(self) -> list[list[str]]:
+        """`docker pull` of each cache image, run before the build (a failure is not fatal:
+        the build then starts cold), as pulumi-docker pulls its cacheFrom images."""
+        return [["docker", "pull", "--platform", self.platform, ref] for ref in self.cache_from]
 
     def docker_build_command(
         self, tag: str, *, network: str | None = None, progress: str = "plain"

@@ -229,6 +229,11 @@ def test_build_command_takes_the_cache_from_each_image_of_the_spec():
     argv = spec.docker_build_command("img:tag")
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "--cache-from"] == list(spec.cache_from)
     assert argv.index("--cache-from") < len(argv) - 1  # options before the context
+    # pulled first, for the platform built, as pulumi-docker does
+    assert spec.cache_pull_commands() == [
+        ["docker", "pull", "--platform", "linux/amd64", ref] for ref in spec.cache_from
+    ]
+    assert BuildSpec(PROJECT_DIR, PROJECT_DIR / "D").cache_pull_commands() == []
 
 
 def test_args_holding_a_secret_never_show_it():
