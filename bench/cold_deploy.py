@@ -52,7 +52,17 @@ unchanged commit uploads no layer; a requirements change reuses the steps before
 
 The sandbox's vfs storage driver copies the whole root filesystem for every layer, so laying
 down the pulled layers (the cached build) is slower here than on a CI runner's overlay2: the
-report prints what one layer that changes nothing (`WORKDIR /app`) cost in the cold build.
+report prints what one layer that changes nothing (`WORKDIR /app`) cost in the cold build. Any
+engine will do (`DOCKER_HOST`); the README's figures come from a second engine on overlay2,
+started beside the sandbox's as root (where overlay mounts work, as on these machines):
+
+    R=/var/lib/docker-ovl; mkdir -p $R/data $R/exec
+    dockerd --storage-driver=overlay2 --iptables=false --ip6tables=false --bridge=none \
+        --data-root=$R/data --exec-root=$R/exec --pidfile=$R/dockerd.pid \
+        -H unix://$R/docker.sock >$R/dockerd.log 2>&1 &
+    docker save python:3.11-slim | DOCKER_HOST=unix://$R/docker.sock docker load
+    export DOCKER_HOST=unix://$R/docker.sock DOCKER_SANDBOX_NETWORK=host
+    .venv/bin/python bench/cold_deploy.py ...
 """
 
 from __future__ import annotations
