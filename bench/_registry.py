@@ -218,12 +218,16 @@ def build(
 
 
 def unique_base(base: str, tag: str, network: str | None) -> str:
-    """`base` plus a unique LABEL, tagged `tag`: a new config digest, so every step built on it
-    has a cache key no other build shares (no layers of its own: nothing to store)."""
+    """`base` plus a layer of its own (a 33-byte file naming the run), tagged `tag`: every step
+    built on it has a cache key no other build shares. A LABEL alone is not enough: it changes
+    the config digest but not the layers, and an engine that already built the same steps on
+    `base` (the image tests' session image) found them CACHED."""
     argv = ["build", "--quiet", "--tag", tag]
     if network:
         argv += ["--network", network]
-    docker(*argv, "-", stdin=f"FROM {base}\nLABEL run={uuid.uuid4().hex}\n", timeout=300)
+    run = uuid.uuid4().hex
+    dockerfile = f"FROM {base}\nLABEL run={run}\nRUN echo {run} > /etc/emergence-bench-run\n"
+    docker(*argv, "-", stdin=dockerfile, timeout=300)
     return tag
 
 

@@ -18,7 +18,7 @@ temporary store and stops it at the end. Nothing leaves loopback.
 Per app, in one run, every build through the project's build spec (infra/local/build_spec.py,
 on a copy of the staged context with bench/real_app.py's isolated Dockerfile: a pip cache mount
 of its own, so a fresh runner's pip cache is empty, and on a base of its own, the stack's base
-plus a unique LABEL, so no cache record of another build applies):
+plus a layer of its own, so no cache record of another build applies):
 
 1. first deploy: a cold build, pushed as tag `one`;
 2. a fresh runner: the images and every build cache record the bench created are removed (the

@@ -3,7 +3,7 @@ after a code-only change takes every dependency layer from the previous image in
 (`--cache-from`, the inline cache the build spec records) and pushes only the source layer.
 
 A throwaway registry (Debian's docker-registry) serves on loopback; the builds go through the
-reference stack's build spec on a base of their own (the stack's base plus a unique LABEL), so
+reference stack's build spec on a base of their own (the stack's base plus a layer of its own), so
 no cache record of another build, another test's or a previous run's, can stand in for the
 registry's. A control build without `--cache-from` on the same fresh runner shows that the
 reuse does come from the registry: it runs the pip step again. A third deploy, a requirements
