@@ -396,8 +396,13 @@ class SmtpSettings:
 CACHE_FROM_PREVIOUS = "previous"
 CACHE_FROM_NONE = "none"
 _IMAGE_REF = re.compile(
-    r"^(?P<path>[a-z0-9.-]+/[a-z0-9._/-]+)(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$"
+    r"^[a-z0-9.-]+/[a-z0-9._/-]+(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$"
 )
+
+
+def registry_host(region: str) -> str:
+    """Artifact Registry's Docker host for `region`."""
+    return f"{region}-docker.pkg.dev"
 
 
 @dataclass(frozen=True)
@@ -493,7 +498,7 @@ class Settings:
 
     @property
     def registry_host(self) -> str:
-        return f"{self.region}-docker.pkg.dev"
+        return registry_host(self.region)
 
     @property
     def secret_env_names(self) -> tuple[str, ...]:
@@ -1160,8 +1165,7 @@ def _cache_from(r: _Reader, repository_path: str) -> str:
     cache_from = r.string("buildCacheFrom").strip()
     if cache_from in (CACHE_FROM_PREVIOUS, CACHE_FROM_NONE):
         return cache_from
-    ref = _IMAGE_REF.match(cache_from)
-    if not ref or not cache_from.startswith(repository_path):
+    if not _IMAGE_REF.match(cache_from) or not cache_from.startswith(repository_path):
         r.problem(
             "buildCacheFrom",
             f"{cache_from!r} is not previous, none or an image of this stack's repository "
@@ -1172,7 +1176,7 @@ def _cache_from(r: _Reader, repository_path: str) -> str:
 
 
 def _image_and_registry(
-    r: _Reader, project_dir: Path, project: str = "", region: str = ""
+    r: _Reader, project_dir: Path, project: str, region: str
 ) -> tuple[ImageSettings, RegistrySettings]:
     repository_id = r.string("artifactRepository")
     if not _REPOSITORY_ID.match(repository_id):
@@ -1241,7 +1245,7 @@ def _image_and_registry(
             f"{app_branch!r} is not a git branch name. "
             "Fix: pulumi config set emergence-cloudrun:appDefaultBranch main",
         )
-    cache_from = _cache_from(r, f"{region}-docker.pkg.dev/{project}/{repository_id}/")
+    cache_from = _cache_from(r, f"{registry_host(region)}/{project}/{repository_id}/")
     image = ImageSettings(
         repository_id=repository_id,
         image_name=image_name,
