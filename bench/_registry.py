@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -30,7 +29,7 @@ from pathlib import Path
 import requests
 
 from infra.local.build_spec import BuildSpec
-from infra.local.run import Docker
+from infra.local.run import Docker, free_port
 
 REGISTRY_BINARY = "docker-registry"
 MANIFEST_TYPES = (
@@ -62,12 +61,6 @@ def registry_binary() -> str | None:
     return shutil.which(REGISTRY_BINARY) or (
         "/usr/bin/docker-registry" if Path("/usr/bin/docker-registry").is_file() else None
     )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -145,7 +138,7 @@ def start_registry(workdir: Path, *, timeout: float = 30, attempts: int = 3) -> 
     root.mkdir(parents=True, exist_ok=True)
     problem = ""
     for _ in range(attempts):  # another process may take the free port first
-        port = _free_port()
+        port = free_port()
         config = workdir / "config.yml"
         config.write_text(CONFIG.format(root=root, port=port))
         log = workdir / "registry.log"
