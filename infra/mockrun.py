@@ -40,6 +40,7 @@ from infra.rules.deploy_source import GitInfo
 
 MOCK_PROJECT_NUMBER = "123456789012"
 PLACEHOLDER_SECRET = "placeholder-secret-for-plan"  # noqa: S105 - not a credential
+DOCKER_IMAGE = "docker:index/image:Image"
 
 # The commit the program sees under the mock engine unless a caller passes `git=`: a clean
 # checkout of main, so evaluations (image tag, clean-tree gate) are the same on any machine.
@@ -137,10 +138,19 @@ class Evaluation:
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
 
-    def one(self, type_: str) -> Resource:
-        found = self.of_type(type_)
+    def one(self, type_: str, name: str | None = None) -> Resource:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
         if len(found) != 1:
-            raise AssertionError(f"expected one {type_}, found {len(found)}")
+            named = f" named {name}" if name else ""
+            raise AssertionError(f"expected one {type_}{named}, found {len(found)}")
+        return found[0]
+
+    def pushed_image(self) -> Resource:
+        """The app image Cloud Run runs: the docker Image that is pushed (with a registry
+        cache the build's first pass is a second, local one: infra/components/image.py)."""
+        found = [r for r in self.of_type(DOCKER_IMAGE) if not r.inputs.get("skipPush")]
+        if len(found) != 1:
+            raise AssertionError(f"expected one pushed {DOCKER_IMAGE}, found {len(found)}")
         return found[0]
 
     def by_urn(self, urn: str) -> Resource:
@@ -189,7 +199,7 @@ class ProviderMocks(pulumi.runtime.Mocks):
         location = inputs.get("location", self.region)
         typ = args.typ
         resource_id = f"{args.name}-id"
-        if typ == "docker:index/image:Image":
+        if typ == DOCKER_IMAGE:
             name = str(inputs.get("imageName", ""))
             repository = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
             outputs["repoDigest"] = f"{repository}@sha256:{_digest(inputs.get('build'))}"

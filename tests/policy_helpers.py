@@ -435,9 +435,9 @@ def compliant_stack(stack: str = "prod") -> list[Res]:
     ]
 
 
-def find(resources: list[Res], type_: str) -> Res:
-    matches = [r for r in resources if r.type == type_]
-    assert len(matches) == 1, f"{len(matches)} resources of type {type_}"
+def find(resources: list[Res], type_: str, name: str | None = None) -> Res:
+    matches = [r for r in resources if r.type == type_ and name in (None, r.name)]
+    assert len(matches) == 1, f"{len(matches)} resources of type {type_} named {name or 'any'}"
     return matches[0]
 
 

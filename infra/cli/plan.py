@@ -49,6 +49,7 @@ KEY_INPUTS: dict[str, tuple[str, ...]] = {
         "build.context",
         "build.cacheFrom.images",
         "buildOnPreview",
+        "skipPush",
         "registry",
     ),
     "gcp:cloudrunv2/service:Service": (

@@ -6,8 +6,10 @@ diff, the digest changes exactly when the image does.
 The layer cache comes from the registry: the build records BuildKit's inline cache in the image
 and takes it from `spec.cache_from` (the repository's previous image, infra/preflight/cache.py).
 pulumi-docker pulls those images with the registry credentials below before building, so a fresh
-CI runner rebuilds and pushes only the layers whose inputs changed. A preview builds nothing
-(`build_on_preview=False`): nothing it could push, no registry traffic.
+CI runner rebuilds and pushes only the layers whose inputs changed. With a cache the build runs
+twice, as `BuildSpec.build_passes` says: `<name>-cache-pass` (not pushed), then `<name>-image`,
+all steps cached locally, whose image records every step for the next deploy. A preview builds
+nothing (`build_on_preview=False`): nothing it could push, no registry traffic.
 """
 
 from __future__ import annotations
@@ -80,31 +82,48 @@ class AppImage(pulumi.ComponentResource):
                     "has credentials for that registry only)"
                 )
         super().__init__("emergence:image:AppImage", name, None, opts)
+        image_name = pulumi.Output.concat(args.repository_url, "/", args.image_name, ":", args.tag)
+        build = docker.DockerBuildArgs(
+            context=args.spec.relative(args.spec.context),
+            dockerfile=args.spec.relative(args.spec.dockerfile),
+            platform=args.spec.platform,
+            target=args.spec.target,
+            args=args.spec.all_build_args,
+            builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
+            cache_from=(
+                docker.CacheFromArgs(images=list(args.spec.cache_from))
+                if args.spec.cache_from
+                else None
+            ),
+        )
+        registry = docker.RegistryArgs(
+            server=args.registry_server,
+            username="oauth2accesstoken",
+            password=pulumi.Output.secret(args.registry_password),
+        )
+        # With a registry cache the build runs twice (BuildSpec.build_passes): this first pass
+        # takes the layers from the registry and stays local; the pushed build below finds every
+        # step in the local cache and records all of them in its inline cache.
+        self.cache_pass: docker.Image | None = None
+        if args.spec.build_passes == 2:
+            self.cache_pass = docker.Image(
+                f"{name}-cache-pass",
+                image_name=image_name,
+                build=build,
+                build_on_preview=False,
+                skip_push=True,
+                registry=registry,
+                opts=child_options(self, opts),
+            )
         self.image = docker.Image(
             f"{name}-image",
-            image_name=pulumi.Output.concat(
-                args.repository_url, "/", args.image_name, ":", args.tag
-            ),
-            build=docker.DockerBuildArgs(
-                context=args.spec.relative(args.spec.context),
-                dockerfile=args.spec.relative(args.spec.dockerfile),
-                platform=args.spec.platform,
-                target=args.spec.target,
-                args=args.spec.all_build_args,
-                builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
-                cache_from=(
-                    docker.CacheFromArgs(images=list(args.spec.cache_from))
-                    if args.spec.cache_from
-                    else None
-                ),
-            ),
+            image_name=image_name,
+            build=build,
             build_on_preview=False,
-            registry=docker.RegistryArgs(
-                server=args.registry_server,
-                username="oauth2accesstoken",
-                password=pulumi.Output.secret(args.registry_password),
+            registry=registry,
+            opts=child_options(self, opts).merge(
+                pulumi.ResourceOptions(depends_on=[self.cache_pass] if self.cache_pass else None)
             ),
-            opts=child_options(self, opts),
         )
         self.repo_digest = self.image.repo_digest
         self.image_name = self.image.image_name

@@ -14,6 +14,14 @@ pulled before the build, as pulumi-docker does: BuildKit's lazy use of a remote 
 writes an inline cache without the reused layers into the new image, so every other deploy
 would miss (moby/buildkit#1981, #3730; bench/cold_deploy.py measured it here), while a build
 from the pulled image records a cache the next one hits.
+
+A build that took steps from a registry cache runs a second time (`build_passes`): the first
+pass writes an inline cache that records a random subset of the steps it reused (BuildKit
+drops the others: bench/cold_deploy.py found 4 to 6 of 7 recorded over 7 such builds), so a
+later change in the middle of the Dockerfile, a requirements change, would rebuild CPU torch
+too. The second pass, with every step now in the local cache, takes a fraction of a second and
+writes the same layers with every step recorded (7 of 7, every time); that image is the one
+pushed.
 """
 
 from __future__ import annotations
@@ -46,6 +54,12 @@ class BuildSpec:
     def relative(self, path: Path, root: Path = PROJECT_DIR) -> str:
         """Paths as pulumi-docker wants them: relative to Pulumi.yaml, so state is portable."""
         return os.path.relpath(path, root)
+
+    @property
+    def build_passes(self) -> int:
+        """How many times the build runs: twice when it takes a registry cache (the second
+        pass, all cached, writes the complete inline cache; see the module's docstring)."""
+        return 2 if self.cache_from else 1
 
     def cache_pull_commands(self) -> list[list[str]]:
         """`docker pull` of each cache image, run before the build (a failure is not fatal:

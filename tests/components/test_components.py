@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from infra.components import apis, identity, image, registry, secrets, service
@@ -244,3 +246,9 @@ def test_args_holding_a_secret_never_show_it():
     with pytest.raises(TypeError) as refused:
         secrets.SmtpSecret("s", secret_args)
     assert "plain-password" not in str(refused.value)
+
+
+def test_a_build_from_a_registry_cache_runs_twice_and_a_cold_one_once():
+    cold = BuildSpec(PROJECT_DIR, PROJECT_DIR / "D")
+    assert cold.build_passes == 1
+    assert dataclasses.replace(cold, cache_from=("r/app/emergence-app:deploy-1",)).build_passes == 2

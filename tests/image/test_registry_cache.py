@@ -10,6 +10,9 @@ reuse does come from the registry: it runs the pip step again. A third deploy, a
 change on another fresh runner with `--cache-from` the second image, shows that an image built
 from the cache is a cache in turn (BuildKit's every-other-build miss, moby/buildkit#1981, is
 why the spec pulls cache images first) and that only the steps from the requirements on run.
+The image built from the cache is the build's second pass (BuildSpec.build_passes): it ran no
+step, and its inline cache records every step above the base, where a single pass records a
+random subset of them.
 """
 
 from __future__ import annotations
@@ -23,13 +26,16 @@ import pytest
 from bench._registry import (
     RegistryError,
     build,
+    layer_count,
     new_blobs,
     prune_since,
     push,
+    recorded_layers,
     registry_binary,
     remove_images,
     start_registry,
     step_cached,
+    steps_run,
     unique_base,
 )
 from infra.local.build_spec import build_spec
@@ -85,13 +91,14 @@ def test_a_fresh_runner_takes_the_dependency_layers_from_the_registry(
     control = f"{run}:control"
     try:
         unique_base(REFERENCE.args.get("BASE_IMAGE", "python:3.11-slim"), base, network)
+        base_count = layer_count(base)
         context = tmp_path / "context"
         shutil.copytree(app_source.stage(REFERENCE).context, context)
         spec = build_spec(REFERENCE, context)
         spec = dataclasses.replace(spec, build_args={**spec.build_args, "BASE_IMAGE": base})
 
         # The first deploy: a cold build, pushed.
-        _, log = build(spec, one, network, timeout=900)
+        _, log, _ = build(spec, one, network, tmp_path / "one.log", timeout=900)
         assert not step_cached(log, PIP_STEP), "the first build found its steps cached"
         push(one)
         layers_one = registry.layers(REPOSITORY, "one")
@@ -103,19 +110,21 @@ def test_a_fresh_runner_takes_the_dependency_layers_from_the_registry(
         source.write_text(source.read_text() + f"\n# code-only change {run}\n")
 
         # Control: without --cache-from the fresh runner installs the requirements again.
-        _, log = build(spec, control, network, timeout=900)
+        _, log, _ = build(spec, control, network, tmp_path / "control.log", timeout=900)
         assert not step_cached(log, PIP_STEP), "cached without --cache-from: not a fresh runner"
         remove_images(control)
         prune_since(engine, before)
 
         # With --cache-from the previous image: everything but the source comes from it.
-        _, log = build(dataclasses.replace(spec, cache_from=(one,)), two, network, timeout=900)
-        assert f"importing cache manifest from {one}" in log
-        assert step_cached(log, PIP_STEP), "the pip step ran again despite the registry cache"
-        assert not step_cached(log, SOURCE_STEP)
+        cached = dataclasses.replace(spec, cache_from=(one,))
+        _, log_two, second_pass = build(cached, two, network, tmp_path / "two.log", timeout=900)
+        assert f"importing cache manifest from {one}" in log_two
+        assert step_cached(log_two, PIP_STEP), "the pip step ran again despite the registry cache"
+        assert not step_cached(log_two, SOURCE_STEP)
         blobs = registry.blobs()
         pushed = push(two)
         layers_two = registry.layers(REPOSITORY, "two")
+        recorded_two = recorded_layers(registry.config(REPOSITORY, "two"))
         growth = new_blobs(blobs, registry.blobs())
 
         # The next deploy, a requirements change, on another fresh runner, from image two.
@@ -123,7 +132,8 @@ def test_a_fresh_runner_takes_the_dependency_layers_from_the_registry(
         prune_since(engine, before)
         requirements = context / "requirements.txt"
         requirements.write_text(requirements.read_text() + f"\n# requirements change {run}\n")
-        _, log = build(dataclasses.replace(spec, cache_from=(two,)), three, network, timeout=900)
+        newest = dataclasses.replace(spec, cache_from=(two,))
+        _, log, _ = build(newest, three, network, tmp_path / "three.log", timeout=900)
         reused_before_pip = [step_cached(log, step) for step in BEFORE_PIP]
         pip_ran, source_ran = not step_cached(log, PIP_STEP), not step_cached(log, SOURCE_STEP)
     finally:
@@ -136,5 +146,9 @@ def test_a_fresh_runner_takes_the_dependency_layers_from_the_registry(
     assert digests_two[-1] != digests_one[-1], "the source layer did not change"
     assert len(pushed.pushed) == 1, f"pushed {pushed.pushed}, expected the source layer only"
     assert growth <= layers_two[-1][1] + SMALL, f"the registry grew by {growth} bytes"
+    assert any(SOURCE_STEP in step for step in steps_run(log_two)), "the first pass ran no step"
+    assert steps_run(second_pass) == [], "the second pass must find every step cached"
+    above_base = set(range(base_count, len(layers_two)))
+    assert above_base <= recorded_two, f"steps unrecorded: layers {above_base - recorded_two}"
     assert reused_before_pip == [True, True], "an image built from the cache was no cache"
     assert pip_ran and source_ran, "a requirements change must rebuild from the pip step on"

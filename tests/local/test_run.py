@@ -60,7 +60,7 @@ def flag_values(argv):
 
 
 def test_the_local_build_uses_the_image_resources_build_inputs(prod, prod_settings):
-    declared = prod.one(IMAGE).inputs["build"]
+    declared = prod.pushed_image().inputs["build"]
     # The mock engine stands in the app's checkout (MOCK_APP_GIT); the local run stages the
     # context through the same function, which names the same path under the same assumption.
     with app_source.assumed(MOCK_APP_GIT):

@@ -118,6 +118,9 @@ def test_a_preview_of_the_program_passes_and_defers_what_only_up_knows(prod_prev
 Mutation = Callable[[list[Res]], None]
 
 
+PUSHED_IMAGE = "app-image"  # the build's second pass, the one pushed (infra/components/image.py)
+
+
 def _both(resource: Res, path: str, value: Any) -> None:
     """Set `path` in the inputs and in the state, as a changed program would."""
     set_path(resource.props, path, value)
@@ -143,7 +146,7 @@ def second_service(stack: list[Res]) -> None:
 
 
 def tag_instead_of_digest(stack: list[Res]) -> None:
-    image = find(stack, "docker:index/image:Image").props["imageName"]
+    image = find(stack, "docker:index/image:Image", PUSHED_IMAGE).props["imageName"]
     assert ":deploy-" in image
     _both(_service(stack), "template.containers.0.image", image)
 
@@ -247,7 +250,7 @@ def public_registry(stack: list[Res]) -> None:
 
 
 def image_for_arm64(stack: list[Res]) -> None:
-    _both(find(stack, "docker:index/image:Image"), "build.platform", "linux/arm64")
+    _both(find(stack, "docker:index/image:Image", PUSHED_IMAGE), "build.platform", "linux/arm64")
 
 
 MUTATIONS: list[tuple[Mutation, str, dict[str, Any] | None]] = [

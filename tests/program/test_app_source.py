@@ -48,7 +48,7 @@ def test_a_preview_without_the_checkout_plans_and_says_up_would_stop(caplog):
     assert "emergence-cloudrun:buildContext ../emergencev8" in caplog.text
     assert "`pulumi up` stops here" in caplog.text
     assert ev.outputs["imageTag"] == "deploy-app-missing-infra-5eed000"
-    build = ev.one(IMAGE).inputs["build"]
+    build = ev.pushed_image().inputs["build"]
     assert build["context"] == "../emergencev8"  # declared as set: nothing to stage
     assert build["args"]["APP_MODULE"] == "backend.main:app"
 

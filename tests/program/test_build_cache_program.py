@@ -1,5 +1,6 @@
 """The image's layer cache in the program: the repository's previous image, inline cache
-recorded, nothing built on preview, and a lookup failure never stops a deploy."""
+recorded, a second build pass that records it whole, nothing built on preview, and a lookup
+failure never stops a deploy."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ REPO = "europe-west1-docker.pkg.dev/emergence-469005/app/emergence-app"
 
 
 def build(ev):
-    return ev.one(IMAGE).inputs["build"]
+    return ev.pushed_image().inputs["build"]
 
 
 def test_the_build_takes_its_cache_from_the_previous_image_and_records_its_own(prod):
@@ -25,11 +26,27 @@ def test_the_build_takes_its_cache_from_the_previous_image_and_records_its_own(p
     assert build(prod)["cacheFrom"] == {"images": [f"{REPO}:{previous_tag}"]}
     assert build(prod)["args"]["BUILDKIT_INLINE_CACHE"] == "1"
     # pulumi-docker pulls the cache image with the registry credentials it pushes with
-    assert prod.one(IMAGE).inputs["registry"]["server"] == "europe-west1-docker.pkg.dev"
+    assert prod.pushed_image().inputs["registry"]["server"] == "europe-west1-docker.pkg.dev"
+
+
+def test_with_a_cache_the_build_runs_twice_and_the_second_pass_is_pushed(prod):
+    images = prod.of_type(IMAGE)
+    assert len(images) == 2
+    [first] = [r for r in images if r.inputs.get("skipPush") is True]
+    pushed = prod.pushed_image()
+    assert first.name == "app-cache-pass" and pushed.name == "app-image"
+    # the same build, so the second pass finds every step in the local cache
+    assert first.inputs["build"] == pushed.inputs["build"]
+    assert first.inputs["imageName"] == pushed.inputs["imageName"]
+    assert first.inputs["registry"] == pushed.inputs["registry"]  # it pulls the cache image
+    assert first.urn in pushed.dependencies, "the pushed build must run after the first pass"
+    service = prod.one("gcp:cloudrunv2/service:Service")
+    assert service.inputs["template"]["containers"][0]["image"] == pushed.outputs["repoDigest"]
 
 
 def test_a_preview_builds_nothing(prod_preview):
-    assert prod_preview.one(IMAGE).inputs["buildOnPreview"] is False
+    for image in prod_preview.of_type(IMAGE):
+        assert image.inputs["buildOnPreview"] is False
 
 
 def test_redeploying_the_same_commit_keeps_the_same_cache_source_so_no_diff():
@@ -39,12 +56,13 @@ def test_redeploying_the_same_commit_keeps_the_same_cache_source_so_no_diff():
     again = evaluate(
         "prod", secrets=SECRETS, registry_tags=(*MOCK_REGISTRY_TAGS, (tag, "2026-01-01T00:00:00Z"))
     )
-    assert again.one(IMAGE).inputs == first.one(IMAGE).inputs
+    assert [r.inputs for r in again.of_type(IMAGE)] == [r.inputs for r in first.of_type(IMAGE)]
 
 
 def test_a_first_deploy_builds_cold():
     ev = evaluate("prod", secrets=SECRETS, registry_tags=())
     assert "cacheFrom" not in build(ev)
+    assert len(ev.of_type(IMAGE)) == 1, "no cache, no second pass"
     assert build(ev)["args"]["BUILDKIT_INLINE_CACHE"] == "1"  # the next deploy's cache
 
 
@@ -60,6 +78,7 @@ def test_a_failed_lookup_warns_once_and_the_deploy_goes_on(caplog):
 def test_none_and_an_explicit_image():
     ev = evaluate("prod", {"buildCacheFrom": "none"}, SECRETS)
     assert "cacheFrom" not in build(ev)
+    assert len(ev.of_type(IMAGE)) == 1
     explicit = f"{REPO}:deploy-pinned"
     ev = evaluate("prod", {"buildCacheFrom": explicit}, SECRETS)
     assert build(ev)["cacheFrom"] == {"images": [explicit]}

@@ -215,7 +215,7 @@ def test_resources_scaling_and_timeouts_come_from_settings():
 
 
 def test_service_runs_the_image_by_digest(prod):
-    image = prod.one(IMAGE)
+    image = prod.pushed_image()
     assert container(prod)["image"] == image.outputs["repoDigest"]
     assert "@sha256:" in container(prod)["image"]
     assert image.inputs["imageName"].startswith(
@@ -316,7 +316,7 @@ def test_outputs(prod):
     assert prod.outputs["serviceUrl"].startswith("https://emergence-app-")
     assert prod.outputs["latestReadyRevision"].startswith("emergence-app-")
     assert prod.outputs["imageTag"].startswith("deploy-")
-    assert prod.outputs["imageDigest"] == prod.one(IMAGE).outputs["repoDigest"]
+    assert prod.outputs["imageDigest"] == prod.pushed_image().outputs["repoDigest"]
     assert prod.outputs["secretId"] == "SMTP_PASSWORD"
     assert prod.outputs["serviceAccountEmail"] == prod.one(ACCOUNT).outputs["email"]
     assert prod.secret_outputs == frozenset()

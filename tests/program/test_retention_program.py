@@ -37,7 +37,7 @@ def test_retention_runs_after_the_service_and_the_gate_with_the_settings(prod):
         "dryRun": False,
         "pinnedRevision": "",
         "latestRevision": service.outputs["latestReadyRevision"],
-        "imageDigest": prod.one(IMAGE).outputs["repoDigest"],
+        "imageDigest": prod.pushed_image().outputs["repoDigest"],
         "operationTimeoutSeconds": 300,
     }
     # The registered provider is the retention provider, pickled by value without a client.

@@ -382,7 +382,7 @@ def test_program_registers_the_gate_after_the_service_with_its_outputs(prod):
     assert prod.one(INVOKER).urn in check.dependencies
     assert check.inputs["url"] == service.outputs["uri"]
     assert check.inputs["revision"] == service.outputs["latestReadyRevision"]
-    assert check.inputs["imageDigest"] == prod.one(IMAGE).outputs["repoDigest"]
+    assert check.inputs["imageDigest"] == prod.pushed_image().outputs["repoDigest"]
     # prod's own checks (the real app's contract), exactly as the stack file lists them
     assert check.inputs["checks"] == list(
         load_stack_settings("prod", supplied_secrets=["smtpPassword"]).verify_checks
