@@ -14,7 +14,9 @@ build step a cache key no other build shares, and a reader of BuildKit's plain p
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -28,10 +30,12 @@ from pathlib import Path
 
 import requests
 
+from bench.real_app import pass_log, timed_build_parts
 from infra.local.build_spec import BuildSpec
 from infra.local.run import Docker, free_port
 
 REGISTRY_BINARY = "docker-registry"
+INLINE_CACHE_KEY = "moby.buildkit.cache.v0"  # where BuildKit writes it in the image config
 MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.oci.image.manifest.v1+json",
@@ -197,17 +201,14 @@ def docker(*args: str, timeout: float = 1800, stdin: str | None = None) -> str:
 
 
 def build(
-    spec: BuildSpec, tag: str, network: str | None, timeout: float = 3600
-) -> tuple[float, str]:
-    """Build `tag` through the build spec, its cache images pulled first: (seconds, the pulls'
-    and BuildKit's plain progress log)."""
-    started = time.perf_counter()
-    log = ""
-    for pull in spec.cache_pull_commands():
-        with contextlib.suppress(RuntimeError):  # not fatal: the build starts cold
-            log += docker(*pull[1:], timeout=timeout)
-    log += docker(*spec.docker_build_command(tag, network=network)[1:], timeout=timeout)
-    return time.perf_counter() - started, log
+    spec: BuildSpec, tag: str, network: str | None, log: Path, timeout: float = 3600
+) -> tuple[float, str, str]:
+    """Build `tag` through the build spec as the bench does (bench/real_app.timed_build_parts:
+    cache images pulled first, every build pass): (seconds, the pulls' and the first pass's
+    plain progress log, the last pass's log)."""
+    timed = timed_build_parts(spec, tag, network, log, timeout=timeout)
+    last = pass_log(log, spec.build_passes)
+    return timed.total_s, log.read_text(errors="replace"), last.read_text(errors="replace")
 
 
 def unique_base(base: str, tag: str, network: str | None) -> str:
@@ -270,6 +271,35 @@ def step_cached(progress: str, needle: str) -> bool:
     if not numbers:
         raise AssertionError(f"no step containing {needle!r} in the build log")
     return all(re.search(rf"^#{number} CACHED$", progress, re.MULTILINE) for number in numbers)
+
+
+def steps_run(progress: str) -> list[str]:
+    """The Dockerfile steps a BuildKit `--progress=plain` log shows run, not CACHED (its FROM and
+    BuildKit's [internal] steps aside): what a build pass did besides exporting."""
+    ran = []
+    for match in re.finditer(r"^#(\d+) \[([^\]]+)\] (.*)$", progress, re.MULTILINE):
+        number, stage, line = match.groups()
+        if stage == "internal" or line.startswith("FROM "):
+            continue
+        if not re.search(rf"^#{number} CACHED$", progress, re.MULTILINE) and line not in ran:
+            ran.append(line)
+    return ran
+
+
+def recorded_layers(config: Mapping) -> set[int]:
+    """The layers (positions in the image, base first) whose build step the image's inline
+    cache records: the steps a build that takes its cache from this image can reuse."""
+    raw = config.get(INLINE_CACHE_KEY)
+    if not raw:
+        return set()
+    records = json.loads(base64.b64decode(raw))
+    return {entry["layer"] for record in records for entry in record.get("layers") or []}
+
+
+def layer_count(ref: str) -> int:
+    """How many layers the local image `ref` has."""
+    out = docker("image", "inspect", ref, "--format", "{{json .RootFS.Layers}}", timeout=120)
+    return len(json.loads(out))
 
 
 def new_blobs(before: Mapping[str, int], after: Mapping[str, int]) -> int:

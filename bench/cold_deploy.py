@@ -87,13 +87,16 @@ sys.path.insert(0, str(ROOT))
 from bench._registry import (
     Registry,
     RegistryError,
+    layer_count,
     local_registry,
     new_blobs,
     prune_since,
     push,
+    recorded_layers,
     registry_binary,
     remove_images,
     step_cached,
+    steps_run,
     unique_base,
 )
 from bench.real_app import (
@@ -101,9 +104,10 @@ from bench.real_app import (
     code_only_change,
     docker,
     model_from_pypi,
+    pass_log,
     real_spec,
     serve_index,
-    timed_build,
+    timed_build_parts,
 )
 from infra.config import Settings, load_stack_settings
 from infra.local.build_spec import BuildSpec
@@ -177,11 +181,6 @@ def image_id(ref: str) -> str:
     return docker("image", "inspect", ref, "--format", "{{.Id}}", timeout=120).strip()
 
 
-def base_layers(ref: str) -> int:
-    out = docker("image", "inspect", ref, "--format", "{{json .RootFS.Layers}}", timeout=120)
-    return len(json.loads(out))
-
-
 class Run:
     """The builds of one app against the registry; `clean_up` removes what it made."""
 
@@ -211,14 +210,20 @@ class Run:
         ref = self.registry.ref(self.name, tag)
         self.images.append(ref)
         log = self.tmp / f"{tag}.log"
-        seconds = timed_build(spec, ref, self.network, log)
+        timed = timed_build_parts(spec, ref, self.network, log)
         text = log.read_text(errors="replace")
         blobs = self.registry.blobs()
         started = time.perf_counter()
         result = push(ref)
         config = self.registry.config(self.name, tag)
         return {
-            "build_s": seconds,
+            "build_s": timed.total_s,
+            "cache_pull_s": timed.pull_s,
+            "passes_s": list(timed.passes_s),
+            "last_pass_ran": steps_run(pass_log(log, spec.build_passes).read_text())
+            if spec.build_passes > 1
+            else None,
+            "recorded_layers": sorted(recorded_layers(config)),
             "push_s": time.perf_counter() - started,
             "image_id": image_id(ref),
             "manifest_digest": result.digest,
@@ -242,8 +247,9 @@ class Run:
         unique_base(stack_base, self.base, self.network)
         spec = dataclasses.replace(spec, build_args={**spec.build_args, "BASE_IMAGE": self.base})
         f: dict = {"label": label, "run_id": self.run_id, "base": stack_base}
-        f["base_layers"] = base_layers(self.base)
+        f["base_layers"] = layer_count(self.base)
         f["shipped_bytes"] = self.app.shipped_bytes
+        f["unpigz"] = shutil.which("unpigz")
         print(f"[{label}] 1. first deploy: cold build, pushed as one ...", flush=True)
         f["one"] = self.deploy(spec, "one")
         print(
@@ -314,6 +320,11 @@ def reused(f: dict, key: str, field: str) -> int:
     return sum(a == b for a, b in zip(ours, first, strict=False))
 
 
+def recorded(f: dict, key: str) -> int:
+    """How many of deploy `key`'s layers above the base its inline cache records a step for."""
+    return sum(layer >= f["base_layers"] for layer in f[key]["recorded_layers"])
+
+
 def goals(f: dict) -> list[tuple[str, bool]]:
     nocache, cached, again = f["nocache"], f["cached"], f["again"]
     return [
@@ -356,6 +367,9 @@ def report(f: dict) -> str:
     keys = ("one", "nocache", "cached", "again", "requirements")
     row("", "first deploy", "no cache", "with cache", "unchanged", "requirements")
     row("build", *(f"{f[k]['build_s']:.1f} s" for k in keys))
+    row("  of it: docker pull of the cache", *(f"{f[k]['cache_pull_s']:.1f} s" for k in keys))
+    second = [f[k]["passes_s"][1:] for k in keys]
+    row("  of it: second pass (all cached)", *(f"{p[0]:.1f} s" if p else "-" for p in second))
     row("push", *(f"{f[k]['push_s']:.1f} s" for k in keys))
     row("uploaded (layers pushed)", *(mb(f[k]["uploaded_bytes"]) for k in keys))
     row("layers pushed", *(str(f[k]["pushed_layers"]) for k in keys))
@@ -365,6 +379,8 @@ def report(f: dict) -> str:
         *(f"{reused(f, k, 'diff_ids')}/{n}" for k in keys[1:]))  # fmt: skip
     row("pulled from the registry", *(
         f"{f[k]['pulled']['layers']}: {mb(f[k]['pulled']['bytes'])}" for k in keys))  # fmt: skip
+    row("inline cache: steps recorded", *(
+        f"{recorded(f, k)}/{n - f['base_layers']}" for k in keys))  # fmt: skip
     row("cache manifest imported", *("yes" if f[k]["cache_imported"] else "no" for k in keys))
     for step in f["one"]["steps_cached"]:
         row(f"step {step}", *("CACHED" if f[k]["steps_cached"][step] else "run" for k in keys))
@@ -396,6 +412,19 @@ def report(f: dict) -> str:
             f"in the cold build; the cached build lays down "
             f"{f['cached']['pulled']['layers']} pulled layers"
         )
+    twice = [k for k in keys if f[k]["last_pass_ran"] is not None]
+    ran = {k: f[k]["last_pass_ran"] for k in twice if f[k]["last_pass_ran"]}
+    lines.append(
+        f"  second pass ({', '.join(twice) or 'no build took a cache'}): "
+        + ("ran no step, every layer from the first pass" if not ran else f"WARNING: ran {ran}")
+    )
+    lines.append(
+        "  pulled layers inflated by: "
+        + (f"unpigz ({f['unpigz']}), when dockerd runs on this machine"
+           if f.get("unpigz") else
+           "Go's gzip (no unpigz on this machine's PATH; dockerd uses it when found, and "
+           "GitHub's Ubuntu runners have pigz)")
+    )  # fmt: skip
     lines.append("  goals (code-only change, cold builder):")
     lines += [f"    {'PASS' if ok else 'FAIL'}  {label}" for label, ok in goals(f)]
     return "\n".join(lines)
