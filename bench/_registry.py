@@ -250,6 +250,13 @@ def prune_since(engine: Docker, before: set[str]) -> int:
     return len(engine.build_cache_ids() - before)
 
 
+def dangling_images() -> set[str]:
+    """The ids of the untagged images: a build pass whose tag the next pass took leaves one, and
+    it holds every layer a fresh runner must not have."""
+    out = docker("images", "--filter", "dangling=true", "--quiet", "--no-trunc", timeout=120)
+    return set(out.split())
+
+
 def remove_images(*refs: str) -> None:
     for ref in refs:
         with contextlib.suppress(RuntimeError, subprocess.SubprocessError):

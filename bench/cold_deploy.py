@@ -87,6 +87,7 @@ sys.path.insert(0, str(ROOT))
 from bench._registry import (
     Registry,
     RegistryError,
+    dangling_images,
     layer_count,
     local_registry,
     new_blobs,
@@ -191,18 +192,22 @@ class Run:
         self.tmp = tmp / app.label
         self.tmp.mkdir(parents=True)
         self.engine = Docker(network=network)
-        self.records = self.engine.build_cache_ids()
+        self.records = self.engine.build_cache_ids()  # clean_up removes what comes after these
+        self.runner_records = self.records  # a fresh runner has these and the base's
         self.base = f"emergence-bench-cold-{self.run_id}-base:1"
         self.images: list[str] = []  # what a fresh runner does not have
+        self.dangling = dangling_images()  # and the untagged first passes made after these
 
     def fresh_runner(self) -> int:
         """No image and no cache record of this app's builds; the base stays (pulled).
-        Returns how many records created since the start could not be removed (in use)."""
-        remove_images(*self.images)
-        return prune_since(self.engine, self.records)
+        Returns how many records created since the base could not be removed (in use)."""
+        remove_images(*self.images, *(dangling_images() - self.dangling))
+        left = prune_since(self.engine, self.runner_records)
+        os.sync()  # a new machine's disk is not still writing back the removed images
+        return left
 
     def clean_up(self) -> None:
-        remove_images(*self.images, self.base)
+        remove_images(*self.images, *(dangling_images() - self.dangling), self.base)
         prune_since(self.engine, self.records)
 
     def deploy(self, spec: BuildSpec, tag: str) -> dict:
@@ -245,6 +250,7 @@ class Run:
         spec = real_spec(self.app.settings, self.app.staged, self.run_id, self.tmp)
         stack_base = self.app.settings.image.args.get("BASE_IMAGE", "python:3.11-slim")
         unique_base(stack_base, self.base, self.network)
+        self.runner_records = self.engine.build_cache_ids()
         spec = dataclasses.replace(spec, build_args={**spec.build_args, "BASE_IMAGE": self.base})
         f: dict = {"label": label, "run_id": self.run_id, "base": stack_base}
         f["base_layers"] = layer_count(self.base)
@@ -400,10 +406,12 @@ def report(f: dict) -> str:
         + " (pulumi up does not rebuild it: no diff)"
     )
     cached_steps = [step for step, cached in f["nocache"]["steps_cached"].items() if cached]
-    if cached_steps or any(f["records_left"]):
+    local = [k for k in ("cached", "requirements") if not f[k]["pulled"]["layers"]]
+    if cached_steps or any(f["records_left"]) or local:
         lines.append(
             f"  WARNING: not a fresh runner: {f['records_left']} cache records left after the "
-            f"prunes; steps CACHED without the cache: {', '.join(cached_steps) or 'none'}"
+            f"prunes; steps CACHED without the cache: {', '.join(cached_steps) or 'none'}; "
+            f"cache image already here for: {', '.join(local) or 'none'}"
         )
     noop = f["one"]["noop_layer_s"]
     if noop is not None:
