@@ -26,6 +26,7 @@ import pytest
 from bench._registry import (
     RegistryError,
     build,
+    dangling_images,
     layer_count,
     new_blobs,
     prune_since,
@@ -81,6 +82,7 @@ def test_a_fresh_runner_takes_the_dependency_layers_from_the_registry(
     network = docker_engine["network"] or None
     engine = Docker(network=network)
     before = engine.build_cache_ids()
+    dangling = dangling_images()  # a second build pass leaves the first one's image untagged
     run = unique("emergence-test-regcache")
     base, one, two, three = (
         f"{run}-base:1",
@@ -128,16 +130,17 @@ def test_a_fresh_runner_takes_the_dependency_layers_from_the_registry(
         growth = new_blobs(blobs, registry.blobs())
 
         # The next deploy, a requirements change, on another fresh runner, from image two.
-        remove_images(two)
+        remove_images(two, *(dangling_images() - dangling))
         prune_since(engine, before)
         requirements = context / "requirements.txt"
         requirements.write_text(requirements.read_text() + f"\n# requirements change {run}\n")
         newest = dataclasses.replace(spec, cache_from=(two,))
         _, log, _ = build(newest, three, network, tmp_path / "three.log", timeout=900)
+        fresh = "Pull complete" in log  # the pull of two downloaded layers: none were left here
         reused_before_pip = [step_cached(log, step) for step in BEFORE_PIP]
         pip_ran, source_ran = not step_cached(log, PIP_STEP), not step_cached(log, SOURCE_STEP)
     finally:
-        remove_images(one, two, three, control, base)
+        remove_images(one, two, three, control, *(dangling_images() - dangling), base)
         prune_since(engine, before)
 
     digests_one, digests_two = [d for d, _ in layers_one], [d for d, _ in layers_two]
@@ -150,5 +153,6 @@ def test_a_fresh_runner_takes_the_dependency_layers_from_the_registry(
     assert steps_run(second_pass) == [], "the second pass must find every step cached"
     above_base = set(range(base_count, len(layers_two)))
     assert above_base <= recorded_two, f"steps unrecorded: layers {above_base - recorded_two}"
+    assert fresh, "the third runner still held image two's layers: not a fresh runner"
     assert reused_before_pip == [True, True], "an image built from the cache was no cache"
     assert pip_ran and source_ran, "a requirements change must rebuild from the pip step on"
