@@ -182,6 +182,39 @@ def image_id(ref: str) -> str:
     return docker("image", "inspect", ref, "--format", "{{.Id}}", timeout=120).strip()
 
 
+def disk_sectors() -> int:
+    """Sectors written and discarded so far on this machine's disks (/proc/diskstats; 0 where
+    there is none to read)."""
+    try:
+        lines = Path("/proc/diskstats").read_text().splitlines()
+    except OSError:
+        return 0
+    total = 0
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 14 and not fields[2].startswith(("loop", "ram", "dm-")):
+            total += int(fields[9]) + (int(fields[16]) if len(fields) >= 17 else 0)
+    return total
+
+
+def wait_for_idle_disk(quiet_s: float = 3, limit_s: float = 120, rate: float = 2e6) -> float:
+    """Wait until the disks write (and discard) under `rate` bytes/s for `quiet_s` seconds, at
+    most `limit_s`: removing the previous builds' gigabytes goes on in the background (ext4
+    frees and discards the blocks after the files are gone), and a new runner's disk is idle.
+    Returns the seconds waited."""
+    started = time.monotonic()
+    quiet_since, last = started, disk_sectors()
+    while time.monotonic() - started < limit_s:
+        time.sleep(0.5)
+        now = disk_sectors()
+        if (now - last) * 512 > rate * 0.5:
+            quiet_since = time.monotonic()
+        last = now
+        if time.monotonic() - quiet_since >= quiet_s:
+            break
+    return time.monotonic() - started
+
+
 class Run:
     """The builds of one app against the registry; `clean_up` removes what it made."""
 
@@ -197,6 +230,7 @@ class Run:
         self.base = f"emergence-bench-cold-{self.run_id}-base:1"
         self.images: list[str] = []  # what a fresh runner does not have
         self.dangling = dangling_images()  # and the untagged first passes made after these
+        self.settle_s: list[float] = []  # how long each fresh runner waited for an idle disk
 
     def fresh_runner(self) -> int:
         """No image and no cache record of this app's builds; the base stays (pulled).
@@ -204,6 +238,7 @@ class Run:
         remove_images(*self.images, *(dangling_images() - self.dangling))
         left = prune_since(self.engine, self.runner_records)
         os.sync()  # a new machine's disk is not still writing back the removed images
+        self.settle_s.append(wait_for_idle_disk())
         return left
 
     def clean_up(self) -> None:
@@ -280,6 +315,7 @@ class Run:
         )
         newest = dataclasses.replace(spec, cache_from=(self.registry.ref(self.name, "cached"),))
         f["requirements"] = self.deploy(newest, "requirements")
+        f["settle_s"] = self.settle_s
         return f
 
 
@@ -413,6 +449,8 @@ def report(f: dict) -> str:
             f"prunes; steps CACHED without the cache: {', '.join(cached_steps) or 'none'}; "
             f"cache image already here for: {', '.join(local) or 'none'}"
         )
+    settle = ", ".join(f"{x:.0f} s" for x in f.get("settle_s", []))
+    lines.append(f"  each fresh runner waited for an idle disk (the removals' writes): {settle}")
     noop = f["one"]["noop_layer_s"]
     if noop is not None:
         lines.append(
