@@ -21,7 +21,7 @@ pass writes an inline cache that records a random subset of the steps it reused 
 the 7 steps), so a later change in the middle of the Dockerfile, a requirements change, would
 rebuild CPU torch too when torch's record is the one missing. The second pass, with every step
 now in the local cache, takes a fraction of a second and writes the same layers with every
-step recorded (7 of 7 in each of the 16 measured); that image is the one pushed.
+step recorded (7 of 7 in each of the 28 measured); that image is the one pushed.
 """
 
 from __future__ import annotations
