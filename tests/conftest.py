@@ -75,6 +75,16 @@ def _docker_skips(terminalreporter) -> list:
     return found
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`-n 2 --dist loadgroup`, as CI runs), the Docker tests share one
+    worker, one after the other: they share one engine, its session image and its build cache,
+    and the tests that time a container need the engine to themselves. The other tests run on
+    the other worker meanwhile."""
+    for item in items:
+        if item.get_closest_marker("docker"):
+            item.add_marker(pytest.mark.xdist_group("docker"))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Say, in a section of its own, how many Docker tests did not run: a green run without Docker
     does not cover the image, the local run or the container tests that CI runs."""

@@ -23,6 +23,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ from infra.rules.deploy_source import AppSource, GitInfo
 
 STAGE_DIR = ".build"
 _KEEP_STAGED = 4  # older staged contexts are removed
+_STAGED_IN_USE_S = 15 * 60  # unless staged (or reused) this recently: another run may use it
 
 
 class SourceError(Exception):
@@ -237,5 +239,7 @@ def _prune(root: Path, keep: Path) -> None:
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )
+    recent = time.time() - _STAGED_IN_USE_S
     for old in staged[_KEEP_STAGED - 1 :]:
-        shutil.rmtree(old, ignore_errors=True)
+        if old.stat().st_mtime < recent:  # a run that staged it moments ago may build from it
+            shutil.rmtree(old, ignore_errors=True)

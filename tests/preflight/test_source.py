@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 
 import pytest
 
@@ -112,11 +113,18 @@ def test_a_source_without_an_allow_list_is_refused(app, tmp_path):
         app_source.stage(image_for(app), tmp_path)
 
 
-def test_old_staged_contexts_are_pruned(app, tmp_path):
+def test_old_staged_contexts_are_pruned_but_not_ones_staged_minutes_ago(app, tmp_path):
     image = image_for(app, include=("src/",))
-    for n in range(7):
+    for n in range(6):
         (app / "src" / "backend" / "main.py").write_text(f"app = {n}\n")
         app_source.stage(image, tmp_path)
+    staged = list((tmp_path / ".build").glob("context-*"))
+    assert len(staged) == 6, "a context staged minutes ago may be another run's build context"
+    an_hour_ago = time.time() - 3600
+    for old in staged:
+        os.utime(old, (an_hour_ago, an_hour_ago))
+    (app / "src" / "backend" / "main.py").write_text("app = 6\n")
+    app_source.stage(image, tmp_path)
     assert len(list((tmp_path / ".build").glob("context-*"))) == 4
 
 
