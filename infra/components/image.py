@@ -104,23 +104,21 @@ class AppImage(pulumi.ComponentResource):
         # With a registry cache the build runs twice (BuildSpec.build_passes): this first pass
         # takes the layers from the registry and stays local; the pushed build below finds every
         # step in the local cache and records all of them in its inline cache.
+        # Both passes build the same thing, so the second finds every step in the local cache.
+        same = {
+            "image_name": image_name,
+            "build": build,
+            "build_on_preview": False,
+            "registry": registry,
+        }
         self.cache_pass: docker.Image | None = None
-        if args.spec.build_passes == 2:
+        if args.spec.build_passes > 1:
             self.cache_pass = docker.Image(
-                f"{name}-cache-pass",
-                image_name=image_name,
-                build=build,
-                build_on_preview=False,
-                skip_push=True,
-                registry=registry,
-                opts=child_options(self, opts),
+                f"{name}-cache-pass", **same, skip_push=True, opts=child_options(self, opts)
             )
         self.image = docker.Image(
             f"{name}-image",
-            image_name=image_name,
-            build=build,
-            build_on_preview=False,
-            registry=registry,
+            **same,
             opts=child_options(self, opts).merge(
                 pulumi.ResourceOptions(depends_on=[self.cache_pass] if self.cache_pass else None)
             ),
