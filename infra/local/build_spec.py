@@ -22,6 +22,13 @@ the 7 steps), so a later change in the middle of the Dockerfile, a requirements 
 rebuild CPU torch too when torch's record is the one missing. The second pass, with every step
 now in the local cache, takes a fraction of a second and writes the same layers with every
 step recorded (7 of 7 in each of the 28 measured); that image is the one pushed.
+
+The other route (`buildx_build_command`, measured by `bench/cold_deploy.py --builder`, not yet
+what `pulumi up` runs): a BuildKit builder of its own (`docker buildx create --driver
+docker-container`, what a GitHub runner's docker/setup-buildx-action makes) with a registry
+cache (`type=registry,mode=max`: every step's layer, in a tag of the repository) and the image
+pushed from the builder. Docker 20.10's own BuildKit can neither export that cache nor push
+without loading the image into Docker's store first.
 """
 
 from __future__ import annotations
@@ -81,6 +88,33 @@ class BuildSpec:
         if network:
             argv += ["--network", network]
         argv.append(str(self.context))
+        return argv
+
+    def buildx_build_command(
+        self,
+        tag: str,
+        *,
+        builder: str,
+        cache_ref: str | None,
+        network: str | None = None,
+        progress: str = "plain",
+    ) -> list[str]:
+        """`docker buildx build` of the same inputs on `builder`, pushed from the builder, with
+        the registry cache at `cache_ref` read and rewritten (None: no cache; a ref that does
+        not exist yet, the first deploy, only warns). No provenance attestation (buildx adds one by
+        default): the pushed manifest stays one linux/amd64 image, as `docker push` makes it."""
+        argv = ["docker", "buildx", "build", "--builder", builder, f"--progress={progress}"]
+        argv += ["--platform", self.platform, "--file", str(self.dockerfile), "--tag", tag]
+        if self.target:
+            argv += ["--target", self.target]
+        for name, value in sorted(self.build_args.items()):
+            argv += ["--build-arg", f"{name}={value}"]
+        if cache_ref:
+            argv += ["--cache-from", f"type=registry,ref={cache_ref}"]
+            argv += ["--cache-to", f"type=registry,ref={cache_ref},mode=max"]
+        if network:
+            argv += ["--network", network]
+        argv += ["--provenance=false", "--push", str(self.context)]
         return argv
 
 

@@ -238,6 +238,42 @@ def test_build_command_takes_the_cache_from_each_image_of_the_spec():
     assert BuildSpec(PROJECT_DIR, PROJECT_DIR / "D").cache_pull_commands() == []
 
 
+def test_buildx_command_builds_the_same_inputs_with_a_registry_cache_and_pushes():
+    spec = BuildSpec(
+        PROJECT_DIR / "app_image",
+        PROJECT_DIR / "app_image" / "Dockerfile",
+        target="runtime",
+        build_args={"B": "2", "A": "1"},
+        cache_from=("r/app/emergence-app:deploy-1",),  # the inline cache's; not used here
+    )
+    cache = "r/app/emergence-app:buildcache"
+    argv = spec.buildx_build_command("img:tag", builder="ci", cache_ref=cache, network="host")
+    assert argv[:3] == ["docker", "buildx", "build"]
+    assert argv[argv.index("--builder") + 1] == "ci"
+    for flag, value in (
+        ("--platform", "linux/amd64"),
+        ("--file", str(spec.dockerfile)),
+        ("--tag", "img:tag"),
+        ("--target", "runtime"),
+        ("--network", "host"),
+        ("--cache-from", f"type=registry,ref={cache}"),
+        ("--cache-to", f"type=registry,ref={cache},mode=max"),
+    ):
+        assert argv[argv.index(flag) + 1] == value, flag
+    # the stack's arguments only: a registry cache needs no inline one
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--build-arg"] == ["A=1", "B=2"]
+    assert argv.count("--cache-from") == 1
+    assert "--push" in argv and "--provenance=false" in argv
+    assert argv[-1] == str(spec.context)
+
+
+def test_buildx_command_without_a_cache_ref_reads_and_writes_no_cache():
+    spec = BuildSpec(PROJECT_DIR / "app_image", PROJECT_DIR / "app_image" / "Dockerfile")
+    argv = spec.buildx_build_command("img:tag", builder="ci", cache_ref=None)
+    assert "--cache-from" not in argv and "--cache-to" not in argv and "--network" not in argv
+    assert argv[-2:] == ["--push", str(spec.context)]
+
+
 def test_args_holding_a_secret_never_show_it():
     """A repr reaches tracebacks, pytest's failure reports and any debug print."""
     secret_args = secrets.SmtpSecretArgs("p-123456", "plain-password", "serviceAccount:x")
