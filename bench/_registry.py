@@ -132,9 +132,11 @@ class Registry:
         self.session.close()
 
 
-def start_registry(workdir: Path, *, timeout: float = 30, attempts: int = 3) -> Registry:
-    """Start a registry storing under workdir/store, on a free loopback port; it answers
-    GET /v2/ when this returns. RegistryError if it does not within `timeout` seconds."""
+def start_registry(
+    workdir: Path, *, timeout: float = 30, attempts: int = 3, port: int | None = None
+) -> Registry:
+    """Start a registry storing under workdir/store, on `port` or a free loopback port; it
+    answers GET /v2/ when this returns. RegistryError if it does not within `timeout` s."""
     binary = registry_binary()
     if binary is None:
         raise RegistryError(f"{REGISTRY_BINARY} is not installed (Debian: apt-get install it)")
@@ -142,9 +144,9 @@ def start_registry(workdir: Path, *, timeout: float = 30, attempts: int = 3) -> 
     root.mkdir(parents=True, exist_ok=True)
     problem = ""
     for _ in range(attempts):  # another process may take the free port first
-        port = free_port()
+        chosen = port or free_port()
         config = workdir / "config.yml"
-        config.write_text(CONFIG.format(root=root, port=port))
+        config.write_text(CONFIG.format(root=root, port=chosen))
         log = workdir / "registry.log"
         with log.open("w") as out:
             process = subprocess.Popen(
@@ -154,7 +156,7 @@ def start_registry(workdir: Path, *, timeout: float = 30, attempts: int = 3) -> 
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # a Ctrl-C reaches the caller, which stops it
             )
-        registry = Registry(port, root, process)
+        registry = Registry(chosen, root, process)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and process.poll() is None:
             with contextlib.suppress(requests.RequestException):
@@ -167,9 +169,11 @@ def start_registry(workdir: Path, *, timeout: float = 30, attempts: int = 3) -> 
 
 
 @contextlib.contextmanager
-def local_registry(workdir: Path, *, timeout: float = 30) -> Iterator[Registry]:
+def local_registry(
+    workdir: Path, *, timeout: float = 30, port: int | None = None
+) -> Iterator[Registry]:
     """A registry for the duration of the block; stopped and its store removed after."""
-    registry = start_registry(workdir, timeout=timeout)
+    registry = start_registry(workdir, timeout=timeout, port=port)
     try:
         yield registry
     finally:

@@ -84,6 +84,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import _buildx
 from bench._registry import (
     Registry,
     RegistryError,
@@ -319,6 +320,106 @@ class Run:
         return f
 
 
+class BuilderRun:
+    """The same deploys on a buildx builder with a registry cache (bench/_buildx.py): the image
+    pushed from the builder, the cache in the repository's `buildcache` tag."""
+
+    KEYS = ("one", "nocache", "cached", "again", "requirements")
+
+    def __init__(self, app: App, registry: Registry, network: str | None, tmp: Path,
+                 builder: str) -> None:  # fmt: skip
+        self.app, self.registry, self.network, self.builder = app, registry, network, builder
+        self.run_id = uuid.uuid4().hex[:10]
+        self.name = f"bench/{app.label}-buildx"
+        self.tmp = tmp / f"{app.label}-buildx"
+        self.tmp.mkdir(parents=True)
+
+    def deploy(self, spec: BuildSpec, tag: str, cache: bool, name: str | None = None) -> dict:
+        name = name or self.name
+        cache_ref = self.registry.ref(self.name, "buildcache") if cache else None
+        done = _buildx.deploy(
+            spec, self.registry, name, tag, builder=self.builder, cache_ref=cache_ref,
+            network=self.network, steps=STEPS, log=self.tmp / f"{tag}.log",
+        )  # fmt: skip
+        return dataclasses.asdict(done)
+
+    def measure(self) -> dict:
+        label = self.app.label
+        spec = real_spec(self.app.settings, self.app.staged, self.run_id, self.tmp)
+        stack_base = self.app.settings.image.args.get("BASE_IMAGE", "python:3.11-slim")
+        base = _buildx.registry_base(self.registry, stack_base, self.run_id, self.network)
+        spec = dataclasses.replace(spec, build_args={**spec.build_args, "BASE_IMAGE": base})
+        f: dict = {"label": label, "run_id": self.run_id, "builder": self.builder}
+        f["shipped_bytes"] = self.app.shipped_bytes
+        print(f"[{label}, builder {self.builder}] 1. first deploy, cache exported ...", flush=True)
+        _buildx.fresh_builder(self.builder)
+        f["one"] = self.deploy(spec, "one", cache=True)
+        print(f"[{label}, builder {self.builder}] 2-3. fresh builder, code-only change, "
+              "no cache ...", flush=True)  # fmt: skip
+        _buildx.fresh_builder(self.builder)
+        f["code_change_file"] = code_only_change(spec.context, self.run_id)
+        # another repository: its layers must not count as already uploaded for `cached`
+        f["nocache"] = self.deploy(spec, "nocache", cache=False, name=f"{self.name}-nocache")
+        print(f"[{label}, builder {self.builder}] 4-5. fresh builder, with the cache; "
+              "unchanged commit ...", flush=True)  # fmt: skip
+        _buildx.fresh_builder(self.builder)
+        f["cached"] = self.deploy(spec, "cached", cache=True)
+        f["again"] = self.deploy(spec, "again", cache=True)
+        print(f"[{label}, builder {self.builder}] 6. fresh builder, requirements change ...",
+              flush=True)  # fmt: skip
+        _buildx.fresh_builder(self.builder)
+        requirements = spec.context / "requirements.txt"
+        requirements.write_text(
+            requirements.read_text() + f"\n# requirements change {self.run_id}\n"
+        )
+        f["requirements"] = self.deploy(spec, "requirements", cache=True)
+        return f
+
+
+def builder_report(f: dict) -> str:
+    keys = BuilderRun.KEYS
+    first = f["one"]["layers"]
+    n = len(first)
+    lines = [
+        f"{f['label']} on builder {f['builder']} (registry cache, mode=max; run {f['run_id']}): "
+        f"{n} layers; code-only change: {f['code_change_file']}"
+    ]
+
+    def row(label: str, *cells: str) -> None:
+        lines.append(f"  {label:34}" + "".join(f"{c:>15}" for c in cells))
+
+    row("", "first deploy", "no cache", "with cache", "unchanged", "requirements")
+    row("build and push", *(f"{f[k]['seconds']:.1f} s" for k in keys))
+    row("  of it: extracting pulled layers", *(f"{f[k]['extract_s']:.1f} s" for k in keys))
+    row("registry store growth", *(mb(f[k]["growth"]) for k in keys))
+    row("layers reused (digest = one's)", "-", *(
+        f"{sum(a == b for a, b in zip(f[k]['layers'], first, strict=False))}/{n}"
+        for k in keys[1:]))  # fmt: skip
+    for step in f["one"]["steps_cached"]:
+        row(f"step {step}", *("CACHED" if f[k]["steps_cached"][step] else "run" for k in keys))
+    nocache, cached = f["nocache"], f["cached"]
+    ratio = cached["seconds"] / nocache["seconds"]
+    checks = [
+        (f"uploads <= {mb(UPLOAD_GOAL)} with the cache", cached["growth"] <= UPLOAD_GOAL),
+        (
+            f"uploads >= {UPLOAD_CUT_GOAL:.0%} less than without the cache",
+            cached["growth"] <= (1 - UPLOAD_CUT_GOAL) * nocache["growth"],
+        ),
+        (
+            f"builds and pushes in <= 1/3 of the no-cache deploy's time ({ratio:.2f})",
+            ratio <= TIME_GOAL,
+        ),
+        ("unchanged commit: the registry gained no layer", f["again"]["growth"] < 1e5),
+        (
+            "requirements change: reused up to the requirements step, rebuilt from it on",
+            _rebuilt_from_requirements(f["requirements"]["steps_cached"]),
+        ),
+    ]
+    lines.append("  goals (code-only change, fresh builder):")
+    lines += [f"    {'PASS' if ok else 'FAIL'}  {label}" for label, ok in checks]
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- the apps
 
 
@@ -483,7 +584,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> list[dict]:
     network = os.environ.get("DOCKER_SANDBOX_NETWORK") or None
     figures = []
     server = None
-    with local_registry(tmp / "registry") as registry:
+    with local_registry(tmp / "registry", port=args.registry_port) as registry:
         print(f"registry on {registry.host} (store {registry.root})", flush=True)
         try:
             apps = [reference_app()]
@@ -491,6 +592,9 @@ def measure(args: argparse.Namespace, tmp: Path) -> list[dict]:
                 app, server = real_app(args, tmp)
                 apps.append(app)
             for app in apps:
+                if args.builder:
+                    figures.append(BuilderRun(app, registry, network, tmp, args.builder).measure())
+                    continue
                 run = Run(app, registry, network, tmp)
                 try:
                     figures.append(run.measure())
@@ -511,6 +615,12 @@ def main() -> int:
     parser.add_argument("--checkout", type=Path, help="an emergence-app checkout (e7b0d75)")
     parser.add_argument("--stack", default="prod", help="the stack whose settings build it")
     add_input_options(parser)
+    parser.add_argument(
+        "--builder",
+        help="a docker buildx builder (docker-container or remote driver): build with a "
+        "registry cache there instead of Docker's own BuildKit (bench/_buildx.py)",
+    )
+    parser.add_argument("--registry-port", type=int, help="the registry's port (default: free)")
     parser.add_argument("--log-dir", type=Path, help="keep the build logs there")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args()
@@ -520,6 +630,8 @@ def main() -> int:
         parser.error("docker-registry is not installed (Debian: apt-get install docker-registry)")
     if Docker().problem():
         parser.error(f"Docker is not available: {Docker().problem()}")
+    if args.builder and (problem := _buildx.check_builder(args.builder)):
+        parser.error(problem)
     # SIGTERM cleans up like Ctrl-C: the finally blocks remove images, records, the registry.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.perf_counter()
@@ -533,7 +645,7 @@ def main() -> int:
           f"({time.perf_counter() - started:.0f} s in all)")  # fmt: skip
     for f in figures:
         print()
-        print(report(f))
+        print(builder_report(f) if "builder" in f else report(f))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
