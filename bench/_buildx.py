@@ -1,16 +1,20 @@
 """The cold-deploy steps on a BuildKit builder of its own, with a registry cache
 (`bench/cold_deploy.py --builder NAME`; infra/local/build_spec.BuildSpec.buildx_build_command).
 
-The builder is any `docker buildx` builder that can export a registry cache: on a GitHub runner,
-`docker buildx create --name ci --driver docker-container` (docker/setup-buildx-action); on a
-machine without Docker Hub, a BuildKit daemon started by hand and added with `docker buildx
-create --name ci --driver remote unix:///path/buildkitd.sock` (its buildkitd.toml must list the
-bench's registry, `[registry."127.0.0.1"] http = true`, since the port is picked at run time:
-give the registry a fixed one with --registry-port). A fresh runner is a builder whose cache
-is pruned (`docker buildx prune --all --force`): the base image is pulled again, as a new
-docker-container builder pulls it. The image is pushed from the builder, so a deploy's time is
-its build and push together; the base must be in a registry the builder reaches, so the bench
-pushes the stack's base, with a layer of its own, to the local registry first.
+The builder is any `docker buildx` builder that can export a registry cache: on a GitHub
+runner, `docker buildx create --name ci --driver docker-container` (docker/setup-buildx-action);
+on a machine without Docker Hub, a BuildKit daemon started by hand and added with `docker buildx
+create --name ci --driver remote unix:///path/buildkitd.sock`. Its buildkitd.toml must let it
+speak plain HTTP to the bench's registry (`[registry."127.0.0.1:5123"] http = true`, with
+`--registry-port 5123`). With `DOCKER_SANDBOX_NETWORK=host` the builds run on the host network,
+which the daemon must allow (`buildkitd --allow-insecure-entitlement network.host`;
+docker-container: `--buildkitd-flags`).
+
+A fresh runner is a builder whose cache is pruned (`docker buildx prune --all --force`): the
+base image is pulled again, as a new docker-container builder pulls it. The image is pushed
+from the builder, so a deploy's time is its build and push together. The base must be in a
+registry the builder reaches: the bench pushes the stack's base, with a layer of its own, to
+the local registry first.
 """
 
 from __future__ import annotations
