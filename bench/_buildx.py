@@ -31,6 +31,24 @@ from infra.local.build_spec import BuildSpec
 EXTRACTING = re.compile(r"extracting sha256:[0-9a-f]{64} ([\d.]+)s done")
 
 
+def link_source(dockerfile: str) -> str:
+    """app_image/Dockerfile with its last two COPYs (the entry point, the source) as `COPY
+    --link` and `WORKDIR /app` moved up to follow the first RUN: what the Dockerfile would need
+    so that BuildKit never lays down the reused layers. A linked COPY is a layer of its own,
+    made without its parent's files, and WORKDIR is the only other step after the dependencies
+    that needs them; a fresh builder then only resolves the cache's layers and the push finds
+    them in the registry. Docker 20.10's own frontend refuses `--link` (`Unknown flag: link`),
+    so the Dockerfile itself does not use it yet. AssertionError if the steps moved."""
+    serve, source = "COPY image/serve.py", "COPY app/ /app/"
+    venv = " && python3 -m venv --without-pip /opt/venv\n"
+    assert dockerfile.count("\nWORKDIR /app\n") == 1 and dockerfile.count(venv) == 1
+    assert dockerfile.count(serve) == 1 and dockerfile.count(source) == 1
+    text = dockerfile.replace("\nWORKDIR /app\n", "\n").replace(venv, venv + "WORKDIR /app\n")
+    return text.replace(serve, "COPY --link image/serve.py").replace(
+        source, "COPY --link app/ /app/"
+    )
+
+
 def fresh_builder(builder: str) -> None:
     """A new runner's builder: no cache record, no layer, no base image."""
     docker("buildx", "prune", "--builder", builder, "--all", "--force", timeout=600)
