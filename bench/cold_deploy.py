@@ -330,6 +330,8 @@ class BuilderRun:
                  builder: str, *, link: bool = False) -> None:  # fmt: skip
         self.app, self.registry, self.network, self.builder = app, registry, network, builder
         self.link = link  # build the Dockerfile with _buildx.link_source applied
+        self.steps = {label: needle.replace("COPY ", "COPY --link ") if link else needle
+                      for label, needle in STEPS.items()}  # fmt: skip
         self.run_id = uuid.uuid4().hex[:10]
         self.name = f"bench/{app.label}-buildx"
         self.tmp = tmp / f"{app.label}-buildx"
@@ -344,7 +346,7 @@ class BuilderRun:
         cache_ref = self.registry.ref(self.name, "buildcache") if cache else None
         done = _buildx.deploy(
             spec, self.registry, name or self.name, tag, builder=self.builder,
-            cache_ref=cache_ref, network=self.network, steps=STEPS,
+            cache_ref=cache_ref, network=self.network, steps=self.steps,
             log=self.tmp / f"{tag}.log",
         )  # fmt: skip
         figures = dataclasses.asdict(done)
