@@ -97,13 +97,15 @@ def deploy(
     *,
     builder: str,
     cache_ref: str | None,
+    export_cache: bool = True,
     network: str | None,
     steps: dict[str, str],
     log: Path,
 ) -> Deploy:
     argv = spec.buildx_build_command(
-        registry.ref(name, tag), builder=builder, cache_ref=cache_ref, network=network
-    )
+        registry.ref(name, tag), builder=builder, cache_ref=cache_ref,
+        export_cache=export_cache, network=network,
+    )  # fmt: skip
     before = registry.blobs()
     started = time.perf_counter()
     with log.open("w") as out:

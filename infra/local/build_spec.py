@@ -96,13 +96,15 @@ class BuildSpec:
         *,
         builder: str,
         cache_ref: str | None,
+        export_cache: bool = True,
         network: str | None = None,
         progress: str = "plain",
     ) -> list[str]:
         """`docker buildx build` of the same inputs on `builder`, pushed from the builder, with
-        the registry cache at `cache_ref` read and rewritten (None: no cache; a ref that does
-        not exist yet, the first deploy, only warns). No provenance attestation (buildx adds one by
-        default): the pushed manifest stays one linux/amd64 image, as `docker push` makes it."""
+        the registry cache at `cache_ref` read and, with `export_cache`, rewritten (None: no
+        cache; a ref that does not exist yet, the first deploy, only warns). No provenance
+        attestation (buildx adds one by default): the pushed manifest stays one linux/amd64
+        image, as `docker push` makes it."""
         argv = ["docker", "buildx", "build", "--builder", builder, f"--progress={progress}"]
         argv += ["--platform", self.platform, "--file", str(self.dockerfile), "--tag", tag]
         if self.target:
@@ -111,7 +113,8 @@ class BuildSpec:
             argv += ["--build-arg", f"{name}={value}"]
         if cache_ref:
             argv += ["--cache-from", f"type=registry,ref={cache_ref}"]
-            argv += ["--cache-to", f"type=registry,ref={cache_ref},mode=max"]
+            if export_cache:
+                argv += ["--cache-to", f"type=registry,ref={cache_ref},mode=max"]
         if network:
             argv += ["--network", network]
         argv += ["--provenance=false", "--push", str(self.context)]

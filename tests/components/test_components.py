@@ -272,6 +272,9 @@ def test_buildx_command_without_a_cache_ref_reads_and_writes_no_cache():
     argv = spec.buildx_build_command("img:tag", builder="ci", cache_ref=None)
     assert "--cache-from" not in argv and "--cache-to" not in argv and "--network" not in argv
     assert argv[-2:] == ["--push", str(spec.context)]
+    # read-only: the cache read, not rewritten
+    argv = spec.buildx_build_command("img:tag", builder="ci", cache_ref="r:c", export_cache=False)
+    assert "--cache-from" in argv and "--cache-to" not in argv
 
 
 def test_args_holding_a_secret_never_show_it():
