@@ -81,7 +81,7 @@ def registry_base(registry: Registry, base: str, run_id: str, network: str | Non
 
 @dataclasses.dataclass
 class Deploy:
-    seconds: float  # build and push, from the builder
+    build_s: float  # build and push, from the builder
     growth: int  # bytes of the blobs the registry store gained
     layers: list[tuple[str, int]]
     steps_cached: dict[str, bool]
@@ -110,12 +110,12 @@ def deploy(
     started = time.perf_counter()
     with log.open("w") as out:
         proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=7200, check=False)
-    seconds = time.perf_counter() - started
+    build_s = time.perf_counter() - started
     text = log.read_text(errors="replace")
     if proc.returncode != 0:
         raise RuntimeError(f"buildx build of {tag} failed (log {log}):\n{text[-3000:]}")
     return Deploy(
-        seconds=seconds,
+        build_s=build_s,
         growth=new_blobs(before, registry.blobs()),
         layers=registry.layers(name, tag),
         steps_cached={label: step_cached(text, needle) for label, needle in steps.items()},

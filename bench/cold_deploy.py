@@ -222,6 +222,13 @@ def wait_for_idle_disk(quiet_s: float = 3, limit_s: float = 120, rate: float = 2
     return time.monotonic() - started
 
 
+def requirements_change(context: Path, run_id: str) -> None:
+    """Append a comment to the staged requirements.txt: its checksum, so the requirements
+    step's cache key, changes."""
+    requirements = context / "requirements.txt"
+    requirements.write_text(requirements.read_text() + f"\n# requirements change {run_id}\n")
+
+
 class Run:
     """The builds of one app against the registry; `clean_up` removes what it made."""
 
@@ -316,10 +323,7 @@ class Run:
             f"[{label}] 6. fresh runner: requirements change, --cache-from cached ...", flush=True
         )
         f["records_left"].append(self.fresh_runner())
-        requirements = spec.context / "requirements.txt"
-        requirements.write_text(
-            requirements.read_text() + f"\n# requirements change {self.run_id}\n"
-        )
+        requirements_change(spec.context, self.run_id)
         newest = dataclasses.replace(spec, cache_from=(self.registry.ref(self.name, "cached"),))
         f["requirements"] = self.deploy(newest, "requirements")
         f["settle_s"] = self.settle_s
@@ -348,7 +352,7 @@ class BuilderRun:
         self, spec: BuildSpec, tag: str, cache: bool, name: str | None = None, export: bool = True
     ) -> dict:
         """Build and push `tag` (to `name`: another repository, for the no-cache deploy, whose
-        layers then do not count as held by the app's). `uploaded`: the compressed bytes of
+        layers then do not count as held by the app's). `uploaded_bytes`: the compressed bytes of
         the layers the app's repository did not hold, what a push to it sends (the store's
         growth cannot tell: a registry stores blobs once for all its repositories)."""
         cache_ref = self.registry.ref(self.name, "buildcache") if cache else None
@@ -359,8 +363,8 @@ class BuilderRun:
         )  # fmt: skip
         figures = dataclasses.asdict(done)
         new = [(digest, size) for digest, size in done.layers if digest not in self.known]
-        figures["uploaded"] = sum(size for _, size in new)
-        figures["uploaded_layers"] = len(new)
+        figures["uploaded_bytes"] = sum(size for _, size in new)
+        figures["pushed_layers"] = len(new)
         if name is None:
             self.known |= {digest for digest, _ in done.layers}
         return figures
@@ -399,18 +403,14 @@ class BuilderRun:
         print(f"[{label}, builder {self.builder}] 6. fresh builder, requirements change ...",
               flush=True)  # fmt: skip
         _buildx.fresh_builder(self.builder)
-        requirements = spec.context / "requirements.txt"
-        requirements.write_text(
-            requirements.read_text() + f"\n# requirements change {self.run_id}\n"
-        )
+        requirements_change(spec.context, self.run_id)
         f["requirements"] = self.deploy(spec, "requirements", cache=True)
         return f
 
 
 def builder_report(f: dict) -> str:
     keys = BuilderRun.KEYS
-    first = f["one"]["layers"]
-    n = len(first)
+    n = len(f["one"]["layers"])
     lines = [
         f"{f['label']} on builder {f['builder']} (registry cache, mode=max"
         + ("; the Dockerfile's last COPYs --link" if f.get("link") else "")
@@ -422,34 +422,16 @@ def builder_report(f: dict) -> str:
         lines.append(f"  {label:34}" + "".join(f"{c:>15}" for c in cells))
 
     row("", "first deploy", "no cache", "with cache", "unchanged", "requirements")
-    row("build and push", *(f"{f[k]['seconds']:.1f} s" for k in keys))
+    row("build and push", *(f"{f[k]['build_s']:.1f} s" for k in keys))
     row("  of it: extracting pulled layers", *(f"{f[k]['extract_s']:.1f} s" for k in keys))
     row("uploaded (layers the repo lacked)", *(
-        f"{f[k]['uploaded_layers']}: {mb(f[k]['uploaded'])}" for k in keys))  # fmt: skip
+        f"{f[k]['pushed_layers']}: {mb(f[k]['uploaded_bytes'])}" for k in keys))  # fmt: skip
     row("registry store growth", *(mb(f[k]["growth"]) for k in keys))
-    row("layers reused (digest = one's)", "-", *(
-        f"{sum(a == b for a, b in zip(f[k]['layers'], first, strict=False))}/{n}"
-        for k in keys[1:]))  # fmt: skip
+    row("layers reused (digest = one's)", "-", *(f"{reused(f, k, 'layers')}/{n}" for k in keys[1:]))
     for step in f["one"]["steps_cached"]:
         row(f"step {step}", *("CACHED" if f[k]["steps_cached"][step] else "run" for k in keys))
-    nocache, cached = f["nocache"], f["cached"]
-    ratio = cached["seconds"] / nocache["seconds"]
-    checks = [
-        (f"uploads <= {mb(UPLOAD_GOAL)} with the cache", cached["uploaded"] <= UPLOAD_GOAL),
-        (
-            f"uploads >= {UPLOAD_CUT_GOAL:.0%} less than without the cache",
-            cached["uploaded"] <= (1 - UPLOAD_CUT_GOAL) * nocache["uploaded"],
-        ),
-        (
-            f"builds and pushes in <= 1/3 of the no-cache deploy's time ({ratio:.2f})",
-            ratio <= TIME_GOAL,
-        ),
-        ("unchanged commit: no layer uploaded", f["again"]["uploaded_layers"] == 0),
-        (
-            "requirements change: reused up to the requirements step, rebuilt from it on",
-            _rebuilt_from_requirements(f["requirements"]["steps_cached"]),
-        ),
-    ]
+    ratio = f["cached"]["build_s"] / f["nocache"]["build_s"]
+    checks = goals(f, f"builds and pushes in <= 1/3 of the no-cache deploy's time ({ratio:.2f})")
     lines.append("  goals (code-only change, fresh builder):")
     lines += [f"    {'PASS' if ok else 'FAIL'}  {label}" for label, ok in checks]
     return "\n".join(lines)
@@ -503,7 +485,9 @@ def recorded(f: dict, key: str) -> int:
     return sum(layer >= f["base_layers"] for layer in f[key]["recorded_layers"])
 
 
-def goals(f: dict) -> list[tuple[str, bool]]:
+def goals(
+    f: dict, time_label: str = "builds in <= 1/3 of the no-cache cold build's time"
+) -> list[tuple[str, bool]]:
     nocache, cached, again = f["nocache"], f["cached"], f["again"]
     return [
         (f"uploads <= {mb(UPLOAD_GOAL)} with the cache", cached["uploaded_bytes"] <= UPLOAD_GOAL),
@@ -511,10 +495,7 @@ def goals(f: dict) -> list[tuple[str, bool]]:
             f"uploads >= {UPLOAD_CUT_GOAL:.0%} less than without the cache",
             cached["uploaded_bytes"] <= (1 - UPLOAD_CUT_GOAL) * nocache["uploaded_bytes"],
         ),
-        (
-            "builds in <= 1/3 of the no-cache cold build's time",
-            cached["build_s"] <= TIME_GOAL * nocache["build_s"],
-        ),
+        (time_label, cached["build_s"] <= TIME_GOAL * nocache["build_s"]),
         ("unchanged commit: no layer uploaded", again["pushed_layers"] == 0),
         (
             "requirements change: reused up to the requirements step, rebuilt from it on",
