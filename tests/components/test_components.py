@@ -120,9 +120,14 @@ def test_secret_value_must_be_an_output_never_a_plain_string():
         )
 
 
+def app_image_spec(**kw) -> BuildSpec:
+    """The spec of app_image/ (its Dockerfile), with `kw`'s fields."""
+    return BuildSpec(PROJECT_DIR / "app_image", PROJECT_DIR / "app_image" / "Dockerfile", **kw)
+
+
 def image_args(**kw):
     base = dict(
-        spec=BuildSpec(PROJECT_DIR / "app_image", PROJECT_DIR / "app_image" / "Dockerfile"),
+        spec=app_image_spec(),
         registry_server="europe-west1-docker.pkg.dev",
         repository_url="europe-west1-docker.pkg.dev/p/app",
         image_name="emergence-app",
@@ -200,12 +205,7 @@ def test_digest_check_refuses_a_tag():
 
 
 def test_build_command_matches_the_spec():
-    spec = BuildSpec(
-        PROJECT_DIR / "app_image",
-        PROJECT_DIR / "app_image" / "Dockerfile",
-        target="runtime",
-        build_args={"B": "2", "A": "1"},
-    )
+    spec = app_image_spec(target="runtime", build_args={"B": "2", "A": "1"})
     argv = spec.docker_build_command("img:tag", network="host")
     assert argv[:2] == ["docker", "build"]
     assert argv[argv.index("--platform") + 1] == "linux/amd64"
@@ -223,10 +223,8 @@ def test_build_command_matches_the_spec():
 
 
 def test_build_command_takes_the_cache_from_each_image_of_the_spec():
-    spec = BuildSpec(
-        PROJECT_DIR / "app_image",
-        PROJECT_DIR / "app_image" / "Dockerfile",
-        cache_from=("r/app/emergence-app:deploy-1", "r/app/emergence-app:deploy-0"),
+    spec = app_image_spec(
+        cache_from=("r/app/emergence-app:deploy-1", "r/app/emergence-app:deploy-0")
     )
     argv = spec.docker_build_command("img:tag")
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "--cache-from"] == list(spec.cache_from)
@@ -239,9 +237,7 @@ def test_build_command_takes_the_cache_from_each_image_of_the_spec():
 
 
 def test_buildx_command_builds_the_same_inputs_with_a_registry_cache_and_pushes():
-    spec = BuildSpec(
-        PROJECT_DIR / "app_image",
-        PROJECT_DIR / "app_image" / "Dockerfile",
+    spec = app_image_spec(
         target="runtime",
         build_args={"B": "2", "A": "1"},
         cache_from=("r/app/emergence-app:deploy-1",),  # the inline cache's; not used here
@@ -268,7 +264,7 @@ def test_buildx_command_builds_the_same_inputs_with_a_registry_cache_and_pushes(
 
 
 def test_buildx_command_without_a_cache_ref_reads_and_writes_no_cache():
-    spec = BuildSpec(PROJECT_DIR / "app_image", PROJECT_DIR / "app_image" / "Dockerfile")
+    spec = app_image_spec()
     argv = spec.buildx_build_command("img:tag", builder="ci", cache_ref=None)
     assert "--cache-from" not in argv and "--cache-to" not in argv and "--network" not in argv
     assert argv[-2:] == ["--push", str(spec.context)]
