@@ -65,7 +65,6 @@ app_image = image.AppImage(
         checked_in.tag,
         credentials.registry_password(),
         context=checked_in.context,  # staged from the app's source: only the allow-list
-        cache_from=checked_in.cache_from,  # the layer cache: the repository's previous image
     ),
 )
 app = service.AppService(

@@ -192,12 +192,11 @@ KEYS: tuple[Key, ...] = (
         "gate checks origin/<branch> there too).",
     ),
     _k(
-        "buildCacheFrom",
+        "buildCache",
         "string",
-        "previous",
-        "Where a fresh builder takes its layer cache from: previous (the newest other image of "
-        "this repository, found through the Artifact Registry API), none, or an image of the "
-        "stack's repository (<region>-docker.pkg.dev/<project>/<repository>/<image>:<tag>).",
+        "registry",
+        "The image build's layer cache: registry (read and rewritten on every deploy in the "
+        "image's buildcache tag, so a fresh builder reuses every unchanged step) or none.",
     ),
     _k("imagesToKeep", "integer", 10, "Recent image versions the registry cleanup always keeps."),
     _k("untaggedImageMaxAgeDays", "integer", 14, "Delete untagged images older than this."),
@@ -393,11 +392,9 @@ class SmtpSettings:
 
 
 # buildCacheFrom's two words; anything else is an image reference in the stack's repository.
-CACHE_FROM_PREVIOUS = "previous"
-CACHE_FROM_NONE = "none"
-_IMAGE_REF = re.compile(
-    r"^[a-z0-9.-]+/[a-z0-9._/-]+(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$"
-)
+CACHE_REGISTRY = "registry"
+CACHE_NONE = "none"
+CACHE_TAG = "buildcache"  # the registry cache's tag in the image's repository
 
 
 def registry_host(region: str) -> str:
@@ -417,7 +414,7 @@ class ImageSettings:
     include: tuple[str, ...] = ()  # buildInclude (empty: the context's .dockerignore)
     context_setting: str = "app_image"  # buildContext as written in the stack
     app_default_branch: str = "main"
-    cache_from: str = CACHE_FROM_PREVIOUS  # buildCacheFrom: previous | none | an image ref
+    cache_ref: str | None = None  # buildCache registry: <image repository>:buildcache
 
     @property
     def args(self) -> dict[str, str]:
@@ -1160,19 +1157,18 @@ def _smtp(r: _Reader, password: Any) -> SmtpSettings:
     )
 
 
-def _cache_from(r: _Reader, repository_path: str) -> str:
-    """buildCacheFrom: previous, none, or an image of the stack's repository."""
-    cache_from = r.string("buildCacheFrom").strip()
-    if cache_from in (CACHE_FROM_PREVIOUS, CACHE_FROM_NONE):
-        return cache_from
-    if not _IMAGE_REF.match(cache_from) or not cache_from.startswith(repository_path):
+def _cache_ref(r: _Reader, image_repository: str) -> str | None:
+    """buildCache: the registry cache's ref (registry) or None (none)."""
+    setting = r.string("buildCache").strip()
+    if setting == CACHE_NONE:
+        return None
+    if setting != CACHE_REGISTRY:
         r.problem(
-            "buildCacheFrom",
-            f"{cache_from!r} is not previous, none or an image of this stack's repository "
-            f"({repository_path}<image>:<tag>; the build only has credentials for it). "
-            "Fix: pulumi config set emergence-cloudrun:buildCacheFrom previous",
+            "buildCache",
+            f"{setting!r} is neither registry nor none. "
+            "Fix: pulumi config set emergence-cloudrun:buildCache registry",
         )
-    return cache_from
+    return f"{image_repository}:{CACHE_TAG}"
 
 
 def _image_and_registry(
@@ -1245,7 +1241,7 @@ def _image_and_registry(
             f"{app_branch!r} is not a git branch name. "
             "Fix: pulumi config set emergence-cloudrun:appDefaultBranch main",
         )
-    cache_from = _cache_from(r, f"{registry_host(region)}/{project}/{repository_id}/")
+    cache_ref = _cache_ref(r, f"{registry_host(region)}/{project}/{repository_id}/{image_name}")
     image = ImageSettings(
         repository_id=repository_id,
         image_name=image_name,
@@ -1256,7 +1252,7 @@ def _image_and_registry(
         include=include,
         context_setting=context_setting,
         app_default_branch=app_branch,
-        cache_from=cache_from,
+        cache_ref=cache_ref,
     )
     registry = RegistrySettings(
         repository_id=repository_id,

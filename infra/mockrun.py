@@ -32,7 +32,6 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.config import KEYS_BY_NAME, PROJECT, PROJECT_DIR, config_string, read_stack_config
-from infra.preflight import cache as build_cache
 from infra.preflight import source as app_source
 from infra.preflight.git import assumed
 from infra.providers.unknowns import is_unknown
@@ -40,7 +39,7 @@ from infra.rules.deploy_source import GitInfo
 
 MOCK_PROJECT_NUMBER = "123456789012"
 PLACEHOLDER_SECRET = "placeholder-secret-for-plan"  # noqa: S105 - not a credential
-DOCKER_IMAGE = "docker:index/image:Image"
+DOCKER_IMAGE = "docker-build:index:Image"
 
 # The commit the program sees under the mock engine unless a caller passes `git=`: a clean
 # checkout of main, so evaluations (image tag, clean-tree gate) are the same on any machine.
@@ -68,9 +67,6 @@ MOCK_APP_GIT = GitInfo(
     on_default_branch=True,
 )
 MISSING_SOURCE = object()
-# The stack's Artifact Registry repository as the mock engine sees it unless a caller passes
-# `registry_tags=`: one earlier deploy's image, which the build takes its layer cache from.
-MOCK_REGISTRY_TAGS = (("deploy-20251006T054000Z-0ddba11-infra-0ddba11", "2025-10-06T05:41:07Z"),)
 
 _SECRET_SIG = rpc._special_sig_key
 _SECRET_VALUE = rpc._special_secret_sig
@@ -146,12 +142,16 @@ class Evaluation:
         return found[0]
 
     def pushed_image(self) -> Resource:
-        """The app image Cloud Run runs: the docker Image that is pushed (with a registry
-        cache the build's first pass is a second, local one: infra/components/image.py)."""
-        found = [r for r in self.of_type(DOCKER_IMAGE) if not r.inputs.get("skipPush")]
+        """The app image Cloud Run runs: the one docker-build Image, pushed."""
+        found = [r for r in self.of_type(DOCKER_IMAGE) if r.inputs.get("push")]
         if len(found) != 1:
             raise AssertionError(f"expected one pushed {DOCKER_IMAGE}, found {len(found)}")
         return found[0]
+
+    def image_digest(self) -> str:
+        """`<repository>@sha256:...` of the pushed image, as Cloud Run gets it."""
+        image = self.pushed_image()
+        return f"{image.inputs['tags'][0].rsplit(':', 1)[0]}@{image.outputs['digest']}"
 
     def by_urn(self, urn: str) -> Resource:
         return next(r for r in self.resources if r.urn == urn)
@@ -200,11 +200,13 @@ class ProviderMocks(pulumi.runtime.Mocks):
         typ = args.typ
         resource_id = f"{args.name}-id"
         if typ == DOCKER_IMAGE:
-            name = str(inputs.get("imageName", ""))
-            repository = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
-            outputs["repoDigest"] = f"{repository}@sha256:{_digest(inputs.get('build'))}"
-            outputs["platform"] = (inputs.get("build") or {}).get("platform")
-            resource_id = outputs["repoDigest"]
+            # the digest follows the build's inputs; `ref` is the pushed tag at that digest
+            built = {k: v for k, v in inputs.items() if k != "registries"}
+            outputs["digest"] = f"sha256:{_digest(built)}"
+            outputs["contextHash"] = _digest(inputs.get("context"))[:16]
+            tags = inputs.get("tags") or []
+            outputs["ref"] = f"{tags[0]}@{outputs['digest']}" if tags else ""
+            resource_id = outputs["digest"]
         elif typ == "gcp:cloudrunv2/service:Service":
             name = inputs["name"]
             suffix = _digest(inputs)[:3]
@@ -340,7 +342,6 @@ def evaluate(
     program: Path | None = None,
     git: Any = MOCK_GIT,
     app_git: Any = MOCK_APP_GIT,
-    registry_tags: Any = MOCK_REGISTRY_TAGS,
 ) -> Evaluation:
     """Run `__main__.py` for `stack` under mocks and return everything it registered.
 
@@ -356,7 +357,6 @@ def evaluate(
         program=program,
         git=git,
         app_git=app_git,
-        registry_tags=registry_tags,
     )
     if error is not None:
         raise error
@@ -373,12 +373,8 @@ def attempt(
     program: Path | None = None,
     git: Any = MOCK_GIT,
     app_git: Any = MOCK_APP_GIT,
-    registry_tags: Any = MOCK_REGISTRY_TAGS,
 ) -> tuple[Evaluation, BaseException | None]:
-    """Like `evaluate`, but returns (what was registered, the program's exception or None).
-
-    `registry_tags`: the (tag, upload time) pairs of the images the stack's repository holds
-    (the build cache's source); a string: listing them fails with that message."""
+    """Like `evaluate`, but returns (what was registered, the program's exception or None)."""
     values, secret_values, warnings = stack_config(stack, config, secrets, project_dir)
     mocks = ProviderMocks(
         project=values.get("gcp:project", ""),
@@ -412,16 +408,10 @@ def attempt(
         app_assumption = app_source.assumed(None, exists=False)
     else:
         app_assumption = app_source.assumed(app_git)
-    registry = (
-        build_cache.assumed(failure=registry_tags)
-        if isinstance(registry_tags, str)
-        else build_cache.assumed(registry_tags)
-    )
     with (
         _env("GOOGLE_OAUTH_ACCESS_TOKEN", "mock-access-token"),
         assumption,
         app_assumption,
-        registry,
     ):
         try:
             _sync_await(run_pulumi_func(run))

@@ -371,21 +371,22 @@ def compliant_stack(stack: str = "prod") -> list[Res]:
             },
         ),
         Res(
-            "docker:index/image:Image",
+            "docker-build:index:Image",
             "emergence-app-image",
             {
-                "imageName": f"{REGISTRY_PATH}:deploy-20250101T000000-abc1234",
-                "build": {
-                    "context": "app_image",
-                    "dockerfile": "app_image/Dockerfile",
-                    "platform": "linux/amd64",
-                    "target": "runtime",
-                },
-                "registry": {
-                    "server": "europe-west1-docker.pkg.dev",
-                    "username": "oauth2accesstoken",
-                    "password": secret("ya29.token"),
-                },
+                "tags": [f"{REGISTRY_PATH}:deploy-20250101T000000-abc1234"],
+                "context": {"location": "app_image"},
+                "dockerfile": {"location": "app_image/Dockerfile"},
+                "platforms": ["linux/amd64"],
+                "target": "runtime",
+                "push": True,
+                "registries": [
+                    {
+                        "address": "europe-west1-docker.pkg.dev",
+                        "username": "oauth2accesstoken",
+                        "password": secret("ya29.token"),
+                    }
+                ],
             },
             stack=stack,
         ),

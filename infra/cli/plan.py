@@ -43,14 +43,15 @@ KEY_INPUTS: dict[str, tuple[str, ...]] = {
     "gcp:secretmanager/secret:Secret": ("secretId", "replication"),
     "gcp:secretmanager/secretVersion:SecretVersion": ("secretData", "deletionPolicy"),
     "gcp:secretmanager/secretIamMember:SecretIamMember": ("secretId", "role", "member"),
-    "docker:index/image:Image": (
-        "imageName",
-        "build.platform",
-        "build.context",
-        "build.cacheFrom.images",
+    "docker-build:index:Image": (
+        "tags",
+        "platforms",
+        "context.location",
+        "cacheFrom",
+        "cacheTo",
         "buildOnPreview",
-        "skipPush",
-        "registry",
+        "push",
+        "registries",
     ),
     "gcp:cloudrunv2/service:Service": (
         "name",

@@ -1,15 +1,17 @@
-"""The app image: built from the shared build spec with BuildKit, pushed to Artifact Registry.
+"""The app image: built from the shared build spec by a BuildKit builder, pushed to Artifact
+Registry from the builder (pulumi-docker-build, the buildx library).
 
 Cloud Run gets `repo_digest` (`...@sha256:...`), never the tag: a tag is mutable and gives no
 diff, the digest changes exactly when the image does.
 
-The layer cache comes from the registry: the build records BuildKit's inline cache in the image
-and takes it from `spec.cache_from` (the repository's previous image, infra/preflight/cache.py).
-pulumi-docker pulls those images with the registry credentials below before building, so a fresh
-CI runner rebuilds and pushes only the layers whose inputs changed. With a cache the build runs
-twice, as `BuildSpec.build_passes` says: `<name>-cache-pass` (not pushed), then `<name>-image`,
-all steps cached locally, whose image records every step for the next deploy. A preview builds
-nothing (`build_on_preview=False`): nothing it could push, no registry traffic.
+The layer cache lives in the registry (`spec.cache_ref`, the repository's `buildcache` tag): the
+builder reads it before building and rewrites it after, every step's layer (`mode=max`), so a
+fresh CI runner rebuilds and pushes only the layers whose inputs changed (infra/local/
+build_spec.py says why not the inline cache). The builder is buildx's current one (on the
+deploy runner, the docker-container builder docker/setup-buildx-action makes), which must be
+able to export a registry cache: docker-container, or Docker 24+ on the containerd image store.
+An unchanged commit has the same inputs and context hash: no diff, nothing built or pushed. A
+preview builds nothing (`build_on_preview=False`): nothing it could push, no registry traffic.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
-import pulumi_docker as docker
+import pulumi_docker_build as docker_build
 
 from infra.components.options import child_options
 from infra.config import Settings
-from infra.local.build_spec import BuildSpec, build_spec
+from infra.local.build_spec import CACHE_TO_ATTRS, BuildSpec, build_spec
 
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _IMAGE_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
@@ -47,12 +49,10 @@ class AppImageArgs:
         registry_password: pulumi.Input[str],
         *,
         context: Path | None = None,
-        cache_from: tuple[str, ...] = (),
     ) -> AppImageArgs:
-        """`context`: the build context staged from the app's source; `cache_from`: the images
-        to take the layer cache from (both settled by infra/preflight)."""
+        """`context`: the build context staged from the app's source (infra/preflight)."""
         return cls(
-            spec=build_spec(settings.image, context, cache_from),
+            spec=build_spec(settings.image, context),
             registry_server=settings.registry_host,
             repository_url=repository_url,
             image_name=settings.image.image_name,
@@ -61,8 +61,29 @@ class AppImageArgs:
         )
 
 
+def cache_args(
+    cache_ref: str | None,
+) -> tuple[list[docker_build.CacheFromArgs] | None, list[docker_build.CacheToArgs] | None]:
+    """The registry cache as pulumi-docker-build takes it: the same attributes as
+    `BuildSpec.buildx_build_command` (CACHE_TO_ATTRS)."""
+    if not cache_ref:
+        return None, None
+    attrs = dict(attr.split("=", 1) for attr in CACHE_TO_ATTRS)
+    cache_to = docker_build.CacheToRegistryArgs(
+        ref=cache_ref,
+        mode=docker_build.CacheMode(attrs["mode"]),
+        image_manifest=attrs["image-manifest"] == "true",
+        oci_media_types=attrs["oci-mediatypes"] == "true",
+        ignore_error=attrs["ignore-error"] == "true",
+    )
+    return (
+        [docker_build.CacheFromArgs(registry=docker_build.CacheFromRegistryArgs(ref=cache_ref))],
+        [docker_build.CacheToArgs(registry=cache_to)],
+    )
+
+
 class AppImage(pulumi.ComponentResource):
-    image: docker.Image
+    image: docker_build.Image
     repo_digest: pulumi.Output[str]
     image_name: pulumi.Output[str]
 
@@ -75,54 +96,38 @@ class AppImage(pulumi.ComponentResource):
             raise ValueError(f"AppImage: {args.image_name!r} is not a Docker image name")
         if not args.registry_server.endswith("-docker.pkg.dev"):
             raise ValueError(f"AppImage: {args.registry_server!r} is not Artifact Registry")
-        for ref in args.spec.cache_from:
-            if not ref.startswith(args.registry_server + "/"):
-                raise ValueError(
-                    f"AppImage: cache image {ref!r} is not in {args.registry_server} (the build "
-                    "has credentials for that registry only)"
-                )
-        super().__init__("emergence:image:AppImage", name, None, opts)
-        image_name = pulumi.Output.concat(args.repository_url, "/", args.image_name, ":", args.tag)
-        build = docker.DockerBuildArgs(
-            context=args.spec.relative(args.spec.context),
-            dockerfile=args.spec.relative(args.spec.dockerfile),
-            platform=args.spec.platform,
-            target=args.spec.target,
-            args=args.spec.all_build_args,
-            builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
-            cache_from=(
-                docker.CacheFromArgs(images=list(args.spec.cache_from))
-                if args.spec.cache_from
-                else None
-            ),
-        )
-        registry = docker.RegistryArgs(
-            server=args.registry_server,
-            username="oauth2accesstoken",
-            password=pulumi.Output.secret(args.registry_password),
-        )
-        # With a registry cache the build runs twice (BuildSpec.build_passes): this first pass
-        # takes the layers from the registry and stays local; the pushed build below finds every
-        # step in the local cache and records all of them in its inline cache.
-        # Both passes build the same thing, so the second finds every step in the local cache.
-        same = {
-            "image_name": image_name,
-            "build": build,
-            "build_on_preview": False,
-            "registry": registry,
-        }
-        self.cache_pass: docker.Image | None = None
-        if args.spec.build_passes > 1:
-            self.cache_pass = docker.Image(
-                f"{name}-cache-pass", **same, skip_push=True, opts=child_options(self, opts)
+        if args.spec.cache_ref and not args.spec.cache_ref.startswith(args.registry_server + "/"):
+            raise ValueError(
+                f"AppImage: cache {args.spec.cache_ref!r} is not in {args.registry_server} (the "
+                "build has credentials for that registry only)"
             )
-        self.image = docker.Image(
+        super().__init__("emergence:image:AppImage", name, None, opts)
+        repository = pulumi.Output.concat(args.repository_url, "/", args.image_name)
+        image_name = pulumi.Output.concat(repository, ":", args.tag)
+        cache_from, cache_to = cache_args(args.spec.cache_ref)
+        self.image = docker_build.Image(
             f"{name}-image",
-            **same,
-            opts=child_options(self, opts).merge(
-                pulumi.ResourceOptions(depends_on=[self.cache_pass] if self.cache_pass else None)
+            tags=[image_name],
+            context=docker_build.BuildContextArgs(location=args.spec.relative(args.spec.context)),
+            dockerfile=docker_build.DockerfileArgs(
+                location=args.spec.relative(args.spec.dockerfile)
             ),
+            platforms=[docker_build.Platform(args.spec.platform)],
+            target=args.spec.target,
+            build_args=dict(args.spec.build_args),
+            cache_from=cache_from,
+            cache_to=cache_to,
+            push=True,
+            build_on_preview=False,
+            registries=[
+                docker_build.RegistryArgs(
+                    address=args.registry_server,
+                    username="oauth2accesstoken",
+                    password=pulumi.Output.secret(args.registry_password),
+                )
+            ],
+            opts=child_options(self, opts),
         )
-        self.repo_digest = self.image.repo_digest
-        self.image_name = self.image.image_name
+        self.repo_digest = pulumi.Output.concat(repository, "@", self.image.digest)
+        self.image_name = image_name
         self.register_outputs({"repo_digest": self.repo_digest, "image_name": self.image_name})

@@ -1,13 +1,10 @@
-"""The one module that talks HTTP to Google APIs (Cloud Run Admin API v2, Cloud Logging, Artifact
-Registry).
+"""The one module that talks HTTP to Google APIs (Cloud Run Admin API v2, Cloud Logging).
 
 Everything that calls Google goes through `GoogleApiClient`:
 
 - **Endpoints.** `cloud_run_client()` talks to `https://run.googleapis.com`, `logging_client()` to
-  `https://logging.googleapis.com`, `artifact_registry_client()` to
-  `https://artifactregistry.googleapis.com`. The environment variables `CLOUD_RUN_API_ENDPOINT`,
-  `LOGGING_API_ENDPOINT` and `ARTIFACT_REGISTRY_API_ENDPOINT` override them, so a fake server or
-  an emulator can stand in for Google.
+  `https://logging.googleapis.com`. The environment variables `CLOUD_RUN_API_ENDPOINT` and
+  `LOGGING_API_ENDPOINT` override them, so a fake server or an emulator can stand in for Google.
 - **Credentials.** Application Default Credentials (`google.auth.default()`, scope
   cloud-platform) through `AuthorizedSession`, created on the first request. A loopback base URL
   (127.0.0.1, ::1, localhost) gets a plain `requests.Session` and no credentials at all; a
@@ -53,8 +50,6 @@ CLOUD_RUN_ENDPOINT_ENV = "CLOUD_RUN_API_ENDPOINT"
 LOGGING_ENDPOINT_ENV = "LOGGING_API_ENDPOINT"
 CLOUD_RUN_DEFAULT_ENDPOINT = "https://run.googleapis.com"
 LOGGING_DEFAULT_ENDPOINT = "https://logging.googleapis.com"
-ARTIFACT_REGISTRY_ENDPOINT_ENV = "ARTIFACT_REGISTRY_API_ENDPOINT"
-ARTIFACT_REGISTRY_DEFAULT_ENDPOINT = "https://artifactregistry.googleapis.com"
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 USER_AGENT = "emergence-cloudrun/0.1"
 
@@ -597,17 +592,6 @@ def logging_client(**kwargs: Any) -> GoogleApiClient:
     return _client("Cloud Logging API", LOGGING_ENDPOINT_ENV, LOGGING_DEFAULT_ENDPOINT, kwargs)
 
 
-def artifact_registry_client(**kwargs: Any) -> GoogleApiClient:
-    """Artifact Registry API v1 (`ARTIFACT_REGISTRY_API_ENDPOINT` overrides
-    https://artifactregistry.googleapis.com)."""
-    return _client(
-        "Artifact Registry API",
-        ARTIFACT_REGISTRY_ENDPOINT_ENV,
-        ARTIFACT_REGISTRY_DEFAULT_ENDPOINT,
-        kwargs,
-    )
-
-
 def _client(api: str, env_var: str, default: str, kwargs: dict[str, Any]) -> GoogleApiClient:
     base = endpoint_from_env(env_var, default)
     overridden = env_var if base != default else None
@@ -621,8 +605,6 @@ def describe(exc: BaseException) -> str:
 
 
 __all__ = [
-    "ARTIFACT_REGISTRY_DEFAULT_ENDPOINT",
-    "ARTIFACT_REGISTRY_ENDPOINT_ENV",
     "CLOUD_RUN_DEFAULT_ENDPOINT",
     "CLOUD_RUN_ENDPOINT_ENV",
     "LOGGING_DEFAULT_ENDPOINT",
@@ -635,7 +617,6 @@ __all__ = [
     "OperationError",
     "OperationTimeout",
     "RetryPolicy",
-    "artifact_registry_client",
     "cloud_run_client",
     "describe",
     "endpoint_from_env",

@@ -5,30 +5,23 @@ and `bench/real_app.py` all use it, so what runs on a laptop is what `pulumi up`
 build context staged from the app's source (infra/preflight/source.py: only the allow-list),
 the Dockerfile, `linux/amd64`, the stack's `buildArgs` and target, and the registry cache.
 
-The cache: every build records BuildKit's inline cache in the image (`BUILDKIT_INLINE_CACHE=1`:
-the cache keys of the final stage's layers, a few KB in the image config), and `cache_from`
-names images to take it from. A fresh CI runner has no layer cache; given the previous image
-of the repository it reuses every layer whose inputs did not change (the Dockerfile builds
-everything in its final stage for this) and pushes only the new ones. The cache images are
-pulled before the build, as pulumi-docker does: BuildKit's lazy use of a remote inline cache
-writes an inline cache without the reused layers into the new image, so every other deploy
-would miss (moby/buildkit#1981, #3730; bench/cold_deploy.py measured it here), while a build
-from the pulled image records a cache the next one hits.
+The cache is a registry cache (`cache_ref`, the repository's `buildcache` tag, see
+`ImageSettings.cache_ref`): the builder reads it before building and writes it back after
+(`mode=max`: every step's layer, as an OCI image manifest, which Artifact Registry stores like
+any image). A fresh CI runner has no layer cache; given the registry cache it reuses every step
+whose inputs did not change and pushes only the new layers, straight from the builder: a reused
+layer is neither downloaded nor laid down unless a step that runs needs its files. That takes a
+BuildKit builder that can export a registry cache: a docker-container builder (what a GitHub
+runner's docker/setup-buildx-action makes) or Docker 24+ on the containerd image store. The
+first deploy finds no cache (BuildKit warns and builds cold); a failed export only warns too
+(`ignore-error`): the cache saves time and upload, it never stops a deploy.
 
-A build that took steps from a registry cache runs a second time (`build_passes`): the first
-pass writes an inline cache that records a random subset of the steps it reused (Docker
-20.10's BuildKit: 13 of 15 such builds measured here, vfs and overlay2, recorded only 4 to 6 of
-the 7 steps), so a later change in the middle of the Dockerfile, a requirements change, would
-rebuild CPU torch too when torch's record is the one missing. The second pass, with every step
-now in the local cache, takes a fraction of a second and writes the same layers with every
-step recorded (7 of 7 in each of the 28 measured); that image is the one pushed.
-
-The other route (`buildx_build_command`, measured by `bench/cold_deploy.py --builder`, not yet
-what `pulumi up` runs): a BuildKit builder of its own (`docker buildx create --driver
-docker-container`, what a GitHub runner's docker/setup-buildx-action makes) with a registry
-cache (`type=registry,mode=max`: every step's layer, in a tag of the repository) and the image
-pushed from the builder. Docker 20.10's own BuildKit can neither export that cache nor push
-without loading the image into Docker's store first.
+Why not the inline cache (`BUILDKIT_INLINE_CACHE=1` and `--cache-from` the previous image, which
+Docker's classic builder can do): the reused layers must be pulled and extracted into Docker's
+image store before the build goes on, which bench/cold_deploy.py measured at 38-52 s for the
+real app's 2.4 GB here, a cached deploy taking 0.35-0.45 of a cold one against 0.31 and less on
+a builder with a registry cache; and Docker 20.10's BuildKit recorded a random subset of the
+reused steps in the new image's inline cache, so every deploy built twice to keep it whole.
 """
 
 from __future__ import annotations
@@ -40,8 +33,9 @@ from pathlib import Path
 
 from infra.config import PROJECT_DIR, ImageSettings
 
-# BuildKit's built-in build argument: write the cache metadata into the image (no ARG needed).
-INLINE_CACHE_ARG = "BUILDKIT_INLINE_CACHE"
+# The registry cache's export: every step (mode=max), as one OCI image manifest (registries
+# that refuse an image index as a cache still take it), and a failed export only warns.
+CACHE_TO_ATTRS = ("mode=max", "image-manifest=true", "oci-mediatypes=true", "ignore-error=true")
 
 
 @dataclass(frozen=True)
@@ -51,40 +45,24 @@ class BuildSpec:
     platform: str = "linux/amd64"
     target: str | None = None
     build_args: Mapping[str, str] = field(default_factory=dict)
-    cache_from: tuple[str, ...] = ()  # images whose inline cache the build may reuse
-
-    @property
-    def all_build_args(self) -> dict[str, str]:
-        """The stack's build arguments and the one that records the inline cache."""
-        return {**self.build_args, INLINE_CACHE_ARG: "1"}
+    cache_ref: str | None = None  # the registry cache, read and written (None: no cache)
 
     def relative(self, path: Path, root: Path = PROJECT_DIR) -> str:
-        """Paths as pulumi-docker wants them: relative to Pulumi.yaml, so state is portable."""
+        """Paths as the Pulumi resource wants them: relative to Pulumi.yaml, so state is
+        portable."""
         return os.path.relpath(path, root)
-
-    @property
-    def build_passes(self) -> int:
-        """How many times the build runs: twice when it takes a registry cache (the second
-        pass, all cached, writes the complete inline cache; see the module's docstring)."""
-        return 2 if self.cache_from else 1
-
-    def cache_pull_commands(self) -> list[list[str]]:
-        """`docker pull` of each cache image, run before the build (a failure is not fatal:
-        the build then starts cold), as pulumi-docker pulls its cacheFrom images."""
-        return [["docker", "pull", "--platform", self.platform, ref] for ref in self.cache_from]
 
     def docker_build_command(
         self, tag: str, *, network: str | None = None, progress: str = "plain"
     ) -> list[str]:
-        """`docker build` (BuildKit) arguments equivalent to what pulumi-docker runs."""
+        """`docker build` (BuildKit) of the same inputs into the local engine, no cache but the
+        engine's own: what `python -m infra local` and the image tests run."""
         argv = ["docker", "build", f"--progress={progress}", "--platform", self.platform]
         argv += ["--file", str(self.dockerfile), "--tag", tag]
         if self.target:
             argv += ["--target", self.target]
-        for name, value in sorted(self.all_build_args.items()):
+        for name, value in sorted(self.build_args.items()):
             argv += ["--build-arg", f"{name}={value}"]
-        for image in self.cache_from:
-            argv += ["--cache-from", image]
         if network:
             argv += ["--network", network]
         argv.append(str(self.context))
@@ -94,27 +72,30 @@ class BuildSpec:
         self,
         tag: str,
         *,
-        builder: str,
-        cache_ref: str | None,
+        builder: str | None = None,
         export_cache: bool = True,
         network: str | None = None,
         progress: str = "plain",
     ) -> list[str]:
-        """`docker buildx build` of the same inputs on `builder`, pushed from the builder, with
-        the registry cache at `cache_ref` read and, with `export_cache`, rewritten (None: no
-        cache; a ref that does not exist yet, the first deploy, only warns). No provenance
-        attestation (buildx adds one by default): the pushed manifest stays one linux/amd64
-        image, as `docker push` makes it."""
-        argv = ["docker", "buildx", "build", "--builder", builder, f"--progress={progress}"]
-        argv += ["--platform", self.platform, "--file", str(self.dockerfile), "--tag", tag]
+        """`docker buildx build` of what `pulumi up` builds (infra/components/image.py), on
+        `builder` (None: buildx's current one), pushed from the builder, with the registry
+        cache read and, with `export_cache`, rewritten. No provenance attestation (buildx adds
+        one by default): the pushed manifest stays one linux/amd64 image, as Cloud Run takes
+        it."""
+        argv = ["docker", "buildx", "build"]
+        if builder:
+            argv += ["--builder", builder]
+        argv += [f"--progress={progress}", "--platform", self.platform]
+        argv += ["--file", str(self.dockerfile), "--tag", tag]
         if self.target:
             argv += ["--target", self.target]
         for name, value in sorted(self.build_args.items()):
             argv += ["--build-arg", f"{name}={value}"]
-        if cache_ref:
-            argv += ["--cache-from", f"type=registry,ref={cache_ref}"]
+        if self.cache_ref:
+            argv += ["--cache-from", f"type=registry,ref={self.cache_ref}"]
             if export_cache:
-                argv += ["--cache-to", f"type=registry,ref={cache_ref},mode=max"]
+                attrs = ",".join(CACHE_TO_ATTRS)
+                argv += ["--cache-to", f"type=registry,ref={self.cache_ref},{attrs}"]
         if network:
             argv += ["--network", network]
         argv += ["--provenance=false", "--push", str(self.context)]
@@ -122,16 +103,16 @@ class BuildSpec:
 
 
 def build_spec(
-    image: ImageSettings, context: Path | None = None, cache_from: tuple[str, ...] = ()
+    image: ImageSettings, context: Path | None = None, *, cached: bool = True
 ) -> BuildSpec:
     """The spec for `image`; `context` is the staged build context (default: the setting's
-    path, as a preview without the app's checkout declares it); `cache_from` the images to
-    take the layer cache from (infra/preflight/cache.py finds the previous one)."""
+    path, as a preview without the app's checkout declares it); `cached`: with the stack's
+    registry cache (`buildCache`), as `pulumi up` builds."""
     return BuildSpec(
         context=context or image.context,
         dockerfile=image.dockerfile,
         platform=image.platform,
         target=image.target or None,
         build_args=image.args,
-        cache_from=tuple(cache_from),
+        cache_ref=image.cache_ref if cached else None,
     )

@@ -3,9 +3,8 @@
 In order: the rollback target exists, is Ready and belongs to the service; the app's source is
 there (`buildContext`) and its build context is made from the allow-list; this checkout and the
 app's own checkout may be deployed to the stack (the clean-tree gate: `pulumi up` is refused
-here, a preview only warns); the image tag names the commits; the build's layer cache is the
-repository's previous image (`buildCacheFrom`, infra/preflight/cache.py); with `adoptExisting`,
-the import ids of the hand-made production. Any refusal raises before the first resource is
+here, a preview only warns); the image tag names the commits; with `adoptExisting`, the import
+ids of the hand-made production. Any refusal raises before the first resource is
 registered.
 """
 
@@ -18,7 +17,6 @@ import pulumi
 
 from infra.config import PROJECT_DIR, Settings
 from infra.preflight import source as app_source
-from infra.preflight.cache import cache_source
 from infra.preflight.git import enforce, git_failure, read_git_info
 from infra.preflight.rollback import check_rollback_target
 from infra.rules import adoption
@@ -42,7 +40,6 @@ class Preflight:
     imports: adoption.ImportIds  # all None unless adoptExisting
     context: Path  # the build context to give the image (staged), or the setting's path
     source: AppSource | None = None
-    cache_from: tuple[str, ...] = ()  # images the build takes its layer cache from
 
 
 def build_context(
@@ -78,5 +75,4 @@ def preflight(settings: Settings, project_dir: Path = PROJECT_DIR) -> Preflight:
     )
     enforce(gate, dry_run=dry_run)
     tag = image_tag(git, source)
-    cache_from = cache_source(settings, tag)
-    return Preflight(tag, gate, adoption.import_ids(settings), context, source, cache_from)
+    return Preflight(tag, gate, adoption.import_ids(settings), context, source)

@@ -635,7 +635,7 @@ POLICIES: list[Policy] = [
     _resource(
         "image-by-digest",
         "Cloud Run runs an image by digest (`...@sha256:<64 hex>`), never by tag: a tag can move "
-        "and gives no new revision. Fix: pass the pulumi-docker Image's repo_digest.",
+        "and gives no new revision. Fix: pass AppImage's repo_digest (the pushed digest).",
         validate_image_by_digest,
     ),
     _resource(

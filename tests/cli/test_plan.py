@@ -21,7 +21,7 @@ def test_plan_lists_every_resource_with_its_type(capsys):
     out = capsys.readouterr().out
     for type_ in (
         "gcp:cloudrunv2/service:Service",
-        "docker:index/image:Image",
+        "docker-build:index:Image",
         "gcp:artifactregistry/repository:Repository",
         "gcp:secretmanager/secretVersion:SecretVersion",
         "gcp:serviceaccount/account:Account",
@@ -29,7 +29,7 @@ def test_plan_lists_every_resource_with_its_type(capsys):
     ):
         assert type_ in out
     assert "secretData = [secret]" in out
-    assert "registry = [secret]" in out
+    assert "registries = [secret]" in out
     assert PLACEHOLDER_SECRET not in out
     assert "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST" in out
     # the stack file lacks it here; the hint names the key and the stack

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from infra.components import apis, identity, image, registry, secrets, service
@@ -148,7 +146,7 @@ def image_args(**kw):
             "linux/amd64",
         ),
         (
-            {"spec": BuildSpec(PROJECT_DIR, PROJECT_DIR / "D", cache_from=("docker.io/x:1",))},
+            {"spec": BuildSpec(PROJECT_DIR, PROJECT_DIR / "D", cache_ref="docker.io/x:cache")},
             "credentials for that registry only",
         ),
     ],
@@ -205,45 +203,25 @@ def test_digest_check_refuses_a_tag():
 
 
 def test_build_command_matches_the_spec():
-    spec = app_image_spec(target="runtime", build_args={"B": "2", "A": "1"})
+    spec = app_image_spec(
+        target="runtime", build_args={"B": "2", "A": "1"}, cache_ref="r/app/e:buildcache"
+    )
     argv = spec.docker_build_command("img:tag", network="host")
     assert argv[:2] == ["docker", "build"]
     assert argv[argv.index("--platform") + 1] == "linux/amd64"
     assert argv[argv.index("--target") + 1] == "runtime"
     assert argv[argv.index("--network") + 1] == "host"
-    # the stack's arguments, and the one that records the inline cache in the image
-    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--build-arg"] == [
-        "A=1",
-        "B=2",
-        "BUILDKIT_INLINE_CACHE=1",
-    ]
-    assert "--cache-from" not in argv
+    # the stack's arguments only, and no cache but the local engine's
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--build-arg"] == ["A=1", "B=2"]
+    assert "--cache-from" not in argv and "--cache-to" not in argv
     assert argv[-1] == str(PROJECT_DIR / "app_image")
     assert spec.relative(spec.dockerfile) == "app_image/Dockerfile"
 
 
-def test_build_command_takes_the_cache_from_each_image_of_the_spec():
-    spec = app_image_spec(
-        cache_from=("r/app/emergence-app:deploy-1", "r/app/emergence-app:deploy-0")
-    )
-    argv = spec.docker_build_command("img:tag")
-    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--cache-from"] == list(spec.cache_from)
-    assert argv.index("--cache-from") < len(argv) - 1  # options before the context
-    # pulled first, for the platform built, as pulumi-docker does
-    assert spec.cache_pull_commands() == [
-        ["docker", "pull", "--platform", "linux/amd64", ref] for ref in spec.cache_from
-    ]
-    assert BuildSpec(PROJECT_DIR, PROJECT_DIR / "D").cache_pull_commands() == []
-
-
 def test_buildx_command_builds_the_same_inputs_with_a_registry_cache_and_pushes():
-    spec = app_image_spec(
-        target="runtime",
-        build_args={"B": "2", "A": "1"},
-        cache_from=("r/app/emergence-app:deploy-1",),  # the inline cache's; not used here
-    )
     cache = "r/app/emergence-app:buildcache"
-    argv = spec.buildx_build_command("img:tag", builder="ci", cache_ref=cache, network="host")
+    spec = app_image_spec(target="runtime", build_args={"B": "2", "A": "1"}, cache_ref=cache)
+    argv = spec.buildx_build_command("img:tag", builder="ci", network="host")
     assert argv[:3] == ["docker", "buildx", "build"]
     assert argv[argv.index("--builder") + 1] == "ci"
     for flag, value in (
@@ -253,24 +231,43 @@ def test_buildx_command_builds_the_same_inputs_with_a_registry_cache_and_pushes(
         ("--target", "runtime"),
         ("--network", "host"),
         ("--cache-from", f"type=registry,ref={cache}"),
-        ("--cache-to", f"type=registry,ref={cache},mode=max"),
+        (
+            "--cache-to",
+            f"type=registry,ref={cache},mode=max,image-manifest=true,oci-mediatypes=true,"
+            "ignore-error=true",
+        ),
     ):
         assert argv[argv.index(flag) + 1] == value, flag
-    # the stack's arguments only: a registry cache needs no inline one
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "--build-arg"] == ["A=1", "B=2"]
     assert argv.count("--cache-from") == 1
     assert "--push" in argv and "--provenance=false" in argv
     assert argv[-1] == str(spec.context)
+    # no builder named: buildx's current one
+    assert "--builder" not in spec.buildx_build_command("img:tag")
 
 
 def test_buildx_command_without_a_cache_ref_reads_and_writes_no_cache():
     spec = app_image_spec()
-    argv = spec.buildx_build_command("img:tag", builder="ci", cache_ref=None)
+    argv = spec.buildx_build_command("img:tag", builder="ci")
     assert "--cache-from" not in argv and "--cache-to" not in argv and "--network" not in argv
     assert argv[-2:] == ["--push", str(spec.context)]
     # read-only: the cache read, not rewritten
-    argv = spec.buildx_build_command("img:tag", builder="ci", cache_ref="r:c", export_cache=False)
+    argv = app_image_spec(cache_ref="r:c").buildx_build_command("img:tag", export_cache=False)
     assert "--cache-from" in argv and "--cache-to" not in argv
+
+
+def test_the_resource_takes_the_registry_cache_as_the_buildx_command_does():
+    cache_from, cache_to = image.cache_args("r/app/emergence-app:buildcache")
+    assert cache_from[0].registry.ref == "r/app/emergence-app:buildcache"
+    to = cache_to[0].registry
+    assert (to.ref, to.mode, to.image_manifest, to.oci_media_types, to.ignore_error) == (
+        "r/app/emergence-app:buildcache",
+        "max",
+        True,
+        True,
+        True,
+    )
+    assert image.cache_args(None) == (None, None)
 
 
 def test_args_holding_a_secret_never_show_it():
@@ -281,9 +278,3 @@ def test_args_holding_a_secret_never_show_it():
     with pytest.raises(TypeError) as refused:
         secrets.SmtpSecret("s", secret_args)
     assert "plain-password" not in str(refused.value)
-
-
-def test_a_build_from_a_registry_cache_runs_twice_and_a_cold_one_once():
-    cold = BuildSpec(PROJECT_DIR, PROJECT_DIR / "D")
-    assert cold.build_passes == 1
-    assert dataclasses.replace(cold, cache_from=("r/app/emergence-app:deploy-1",)).build_passes == 2

@@ -60,7 +60,7 @@ def flag_values(argv):
 
 
 def test_the_local_build_uses_the_image_resources_build_inputs(prod, prod_settings):
-    declared = prod.pushed_image().inputs["build"]
+    declared = prod.pushed_image().inputs
     # The mock engine stands in the app's checkout (MOCK_APP_GIT); the local run stages the
     # context through the same function, which names the same path under the same assumption.
     with app_source.assumed(MOCK_APP_GIT):
@@ -68,11 +68,11 @@ def test_the_local_build_uses_the_image_resources_build_inputs(prod, prod_settin
     argv = build_spec(prod_settings.image, staged.context).docker_build_command("emergence-app:t")
     assert argv[:2] == ["docker", "build"]
     flags = flag_values(argv)
-    assert Path(argv[-1]) == (PROJECT_DIR / declared["context"]).resolve()
-    assert flags["--file"] == [str((PROJECT_DIR / declared["dockerfile"]).resolve())]
-    assert flags["--platform"] == [declared["platform"]] == ["linux/amd64"]
+    assert Path(argv[-1]) == (PROJECT_DIR / declared["context"]["location"]).resolve()
+    assert flags["--file"] == [str((PROJECT_DIR / declared["dockerfile"]["location"]).resolve())]
+    assert flags["--platform"] == declared["platforms"] == ["linux/amd64"]
     assert flags.get("--target", [None]) == [declared.get("target")]
-    expected_args = [f"{k}={v}" for k, v in sorted((declared.get("args") or {}).items())]
+    expected_args = [f"{k}={v}" for k, v in sorted((declared.get("buildArgs") or {}).items())]
     assert flags.get("--build-arg", []) == expected_args
 
 

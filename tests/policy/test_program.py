@@ -91,7 +91,7 @@ def test_the_prod_program_passes_every_policy(prod):
     assert report.findings == []
     # Every resource policy met a resource it judges: the pass is not for lack of input.
     types = {r.type for r in stack}
-    assert {SERVICE_V2, RETENTION_TYPE, "docker:index/image:Image"} <= types
+    assert {SERVICE_V2, RETENTION_TYPE, "docker-build:index:Image"} <= types
     assert "gcp:artifactregistry/repository:Repository" in types
 
 
@@ -118,7 +118,7 @@ def test_a_preview_of_the_program_passes_and_defers_what_only_up_knows(prod_prev
 Mutation = Callable[[list[Res]], None]
 
 
-PUSHED_IMAGE = "app-image"  # the build's second pass, the one pushed (infra/components/image.py)
+PUSHED_IMAGE = "app-image"  # the one image build, pushed (infra/components/image.py)
 
 
 def _both(resource: Res, path: str, value: Any) -> None:
@@ -146,7 +146,7 @@ def second_service(stack: list[Res]) -> None:
 
 
 def tag_instead_of_digest(stack: list[Res]) -> None:
-    image = find(stack, "docker:index/image:Image", PUSHED_IMAGE).props["imageName"]
+    [image] = find(stack, "docker-build:index:Image", PUSHED_IMAGE).props["tags"]
     assert ":deploy-" in image
     _both(_service(stack), "template.containers.0.image", image)
 
@@ -250,7 +250,7 @@ def public_registry(stack: list[Res]) -> None:
 
 
 def image_for_arm64(stack: list[Res]) -> None:
-    _both(find(stack, "docker:index/image:Image", PUSHED_IMAGE), "build.platform", "linux/arm64")
+    _both(find(stack, "docker-build:index:Image", PUSHED_IMAGE), "platforms", ["linux/arm64"])
 
 
 MUTATIONS: list[tuple[Mutation, str, dict[str, Any] | None]] = [

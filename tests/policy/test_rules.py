@@ -32,7 +32,7 @@ from tests.policy_helpers import (
 
 Mutation = Callable[[list[Res]], None]
 REPOSITORY = "gcp:artifactregistry/repository:Repository"
-IMAGE = "docker:index/image:Image"
+IMAGE = "docker-build:index:Image"
 
 
 def violated(stack: list[Res], config: dict[str, Any] | None = None) -> set[str]:
@@ -677,13 +677,13 @@ def test_registry_not_public_violations(type_, props):
 @pytest.mark.parametrize(
     "mutate",
     [
-        lambda s: set_path(find(s, IMAGE).props, "build.platform", "linux/arm64"),
-        lambda s: drop_path(find(s, IMAGE).props, "build.platform"),
+        lambda s: set_path(find(s, IMAGE).props, "platforms", ["linux/arm64"]),
+        lambda s: drop_path(find(s, IMAGE).props, "platforms"),
         lambda s: s.append(
-            Res("docker-build:index:Image", "buildx", {"platforms": ["linux/arm64"], "push": True})
+            Res("docker:index/image:Image", "classic", {"build": {"platform": "linux/arm64"}})
         ),
     ],
-    ids=["arm64", "unset", "docker-build-arm64"],
+    ids=["arm64", "unset", "pulumi-docker-arm64"],
 )
 def test_image_linux_amd64_violations(mutate):
     check(mutate, {"image-linux-amd64"})
@@ -692,12 +692,10 @@ def test_image_linux_amd64_violations(mutate):
 @pytest.mark.parametrize(
     "mutate",
     [
-        lambda s: find(s, IMAGE).props.pop("build"),
-        lambda s: s.append(
-            Res("docker-build:index:Image", "bx", {"platforms": ["linux/amd64", "linux/arm64"]})
-        ),
+        lambda s: s.append(Res("docker:index/image:Image", "pushed-only", {"imageName": "r/i:1"})),
+        lambda s: set_path(find(s, IMAGE).props, "platforms", ["linux/amd64", "linux/arm64"]),
     ],
-    ids=["pushed-not-built", "docker-build-multi-arch"],
+    ids=["pulumi-docker-pushed-not-built", "docker-build-multi-arch"],
 )
 def test_image_linux_amd64_passes(mutate):
     check(mutate, set())

@@ -62,7 +62,7 @@ def test_the_unknown_sweep_reaches_every_judged_property():
         "traffics.0.percent",
         "revisionsToKeep",
         "cleanupPolicies.1.mostRecentVersions.keepCount",
-        "build.platform",
+        "platforms.0",
         "member",
         "role",
     ):
@@ -92,7 +92,8 @@ def test_the_unknown_sweep_reaches_every_judged_property():
             "revisionsToKeep",
             {"revision-retention", "registry-cleanup-keeps-revisions"},
         ),
-        ("docker:index/image:Image", "build.platform", {"image-linux-amd64"}),
+        ("docker-build:index:Image", "platforms", {"image-linux-amd64"}),
+        ("docker-build:index:Image", "platforms.0", {"image-linux-amd64"}),
     ],
 )
 def test_a_check_that_meets_an_unknown_says_it_waits_for_up(type_, path, policies):

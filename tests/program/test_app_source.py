@@ -15,7 +15,7 @@ from tests.conftest import TEST_SMTP_PASSWORD
 from tests.delivery_helpers import clone, commit, git, upstream
 
 SECRETS = {"smtpPassword": TEST_SMTP_PASSWORD}
-IMAGE = "docker:index/image:Image"
+IMAGE = "docker-build:index:Image"
 
 
 def test_up_without_the_apps_checkout_stops_with_one_line_naming_build_context():
@@ -48,9 +48,9 @@ def test_a_preview_without_the_checkout_plans_and_says_up_would_stop(caplog):
     assert "emergence-cloudrun:buildContext ../emergencev8" in caplog.text
     assert "`pulumi up` stops here" in caplog.text
     assert ev.outputs["imageTag"] == "deploy-app-missing-infra-5eed000"
-    build = ev.pushed_image().inputs["build"]
-    assert build["context"] == "../emergencev8"  # declared as set: nothing to stage
-    assert build["args"]["APP_MODULE"] == "backend.main:app"
+    build = ev.pushed_image().inputs
+    assert build["context"] == {"location": "../emergencev8"}  # as set: nothing to stage
+    assert build["buildArgs"]["APP_MODULE"] == "backend.main:app"
 
 
 def test_plan_reads_no_checkout_and_writes_nothing(tmp_path):

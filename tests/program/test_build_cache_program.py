@@ -1,96 +1,76 @@
-"""The image's layer cache in the program: the repository's previous image, inline cache
-recorded, a second build pass that records it whole, nothing built on preview, and a lookup
-failure never stops a deploy."""
+"""The image's layer cache in the program: a registry cache in the repository's `buildcache`
+tag, read and rewritten by the one image build (pulumi-docker-build), with the registry
+credentials the push uses; nothing built on preview; `buildCache none` builds without."""
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
-from infra.config import SettingsError
-from infra.mockrun import MOCK_REGISTRY_TAGS, attempt, evaluate
+from infra.config import SettingsError, load_stack_settings
+from infra.local.build_spec import build_spec
+from infra.mockrun import DOCKER_IMAGE, attempt, evaluate
 from tests.conftest import TEST_SMTP_PASSWORD
 
 SECRETS = {"smtpPassword": TEST_SMTP_PASSWORD}
-IMAGE = "docker:index/image:Image"
 REPO = "europe-west1-docker.pkg.dev/emergence-469005/app/emergence-app"
+CACHE = f"{REPO}:buildcache"
 
 
-def build(ev):
-    return ev.pushed_image().inputs["build"]
+def test_the_one_build_reads_and_rewrites_the_registry_cache(prod):
+    [image] = prod.of_type(DOCKER_IMAGE)
+    assert image.name == "app-image" and image.inputs["push"] is True
+    assert image.inputs["cacheFrom"] == [{"registry": {"ref": CACHE}}]
+    [cache_to] = image.inputs["cacheTo"]
+    wanted = {"ref": CACHE, "mode": "max", "imageManifest": True, "ociMediaTypes": True}
+    assert {k: cache_to["registry"][k] for k in wanted} == wanted
+    assert cache_to["registry"]["ignoreError"] is True  # a failed export never stops a deploy
+    # no inline cache argument: the registry cache carries every step
+    assert "BUILDKIT_INLINE_CACHE" not in image.inputs["buildArgs"]
+    # the builder reads the cache with the credentials it pushes with
+    [registry] = image.inputs["registries"]
+    assert registry["address"] == "europe-west1-docker.pkg.dev"
+    assert registry["username"] == "oauth2accesstoken"
+    assert "registries" in image.secret_inputs or "registries.0.password" in image.secret_inputs
 
 
-def test_the_build_takes_its_cache_from_the_previous_image_and_records_its_own(prod):
-    [(previous_tag, _)] = MOCK_REGISTRY_TAGS
-    assert build(prod)["cacheFrom"] == {"images": [f"{REPO}:{previous_tag}"]}
-    assert build(prod)["args"]["BUILDKIT_INLINE_CACHE"] == "1"
-    # pulumi-docker pulls the cache image with the registry credentials it pushes with
-    assert prod.pushed_image().inputs["registry"]["server"] == "europe-west1-docker.pkg.dev"
-
-
-def test_with_a_cache_the_build_runs_twice_and_the_second_pass_is_pushed(prod):
-    images = prod.of_type(IMAGE)
-    assert len(images) == 2
-    [first] = [r for r in images if r.inputs.get("skipPush") is True]
-    pushed = prod.pushed_image()
-    assert first.name == "app-cache-pass" and pushed.name == "app-image"
-    # the same build, so the second pass finds every step in the local cache
-    assert first.inputs["build"] == pushed.inputs["build"]
-    assert first.inputs["imageName"] == pushed.inputs["imageName"]
-    assert first.inputs["registry"] == pushed.inputs["registry"]  # it pulls the cache image
-    assert first.urn in pushed.dependencies, "the pushed build must run after the first pass"
+def test_the_resource_builds_what_the_build_spec_says(prod):
+    """pulumi up, `local` and the bench build one spec: the resource's inputs are the spec's."""
+    [image] = prod.of_type(DOCKER_IMAGE)
+    spec = build_spec(load_stack_settings("prod", supplied_secrets=["smtpPassword"]).image)
+    assert image.inputs["platforms"] == [spec.platform]
+    assert image.inputs["buildArgs"] == dict(spec.build_args)
+    assert image.inputs["dockerfile"] == {"location": spec.relative(spec.dockerfile)}
+    assert image.inputs["cacheFrom"][0]["registry"]["ref"] == spec.cache_ref
+    tag = prod.outputs["imageTag"]
+    assert image.inputs["tags"] == [f"{REPO}:{tag}"]
+    # Cloud Run runs the pushed digest
     service = prod.one("gcp:cloudrunv2/service:Service")
-    assert service.inputs["template"]["containers"][0]["image"] == pushed.outputs["repoDigest"]
+    assert service.inputs["template"]["containers"][0]["image"] == prod.image_digest()
 
 
 def test_a_preview_builds_nothing(prod_preview):
-    for image in prod_preview.of_type(IMAGE):
-        assert image.inputs["buildOnPreview"] is False
+    [image] = prod_preview.of_type(DOCKER_IMAGE)
+    assert image.inputs["buildOnPreview"] is False
 
 
-def test_redeploying_the_same_commit_keeps_the_same_cache_source_so_no_diff():
+def test_redeploying_the_same_commit_changes_no_input_so_no_diff():
     first = evaluate("prod", secrets=SECRETS)
-    tag = first.outputs["imageTag"]
-    # after that deploy the repository also holds the image it pushed, the newest
-    again = evaluate(
-        "prod", secrets=SECRETS, registry_tags=(*MOCK_REGISTRY_TAGS, (tag, "2026-01-01T00:00:00Z"))
-    )
-    assert [r.inputs for r in again.of_type(IMAGE)] == [r.inputs for r in first.of_type(IMAGE)]
+    again = evaluate("prod", secrets=SECRETS)
+    assert [r.inputs for r in again.of_type(DOCKER_IMAGE)] == [
+        r.inputs for r in first.of_type(DOCKER_IMAGE)
+    ]
 
 
-def test_a_first_deploy_builds_cold():
-    ev = evaluate("prod", secrets=SECRETS, registry_tags=())
-    assert "cacheFrom" not in build(ev)
-    assert len(ev.of_type(IMAGE)) == 1, "no cache, no second pass"
-    assert build(ev)["args"]["BUILDKIT_INLINE_CACHE"] == "1"  # the next deploy's cache
+def test_none_builds_without_a_cache():
+    ev = evaluate("prod", {"buildCache": "none"}, SECRETS)
+    [image] = ev.of_type(DOCKER_IMAGE)
+    assert "cacheFrom" not in image.inputs and "cacheTo" not in image.inputs
 
 
-def test_a_failed_lookup_warns_once_and_the_deploy_goes_on(caplog):
-    with caplog.at_level(logging.WARNING):
-        ev, error = attempt("prod", secrets=SECRETS, registry_tags="403 PERMISSION_DENIED")
-    assert error is None
-    assert "cacheFrom" not in build(ev)
-    warned = [r.getMessage() for r in caplog.records if "build cache" in r.getMessage()]
-    assert len(warned) == 1 and "403 PERMISSION_DENIED" in warned[0]
-
-
-def test_none_and_an_explicit_image():
-    ev = evaluate("prod", {"buildCacheFrom": "none"}, SECRETS)
-    assert "cacheFrom" not in build(ev)
-    assert len(ev.of_type(IMAGE)) == 1
-    explicit = f"{REPO}:deploy-pinned"
-    ev = evaluate("prod", {"buildCacheFrom": explicit}, SECRETS)
-    assert build(ev)["cacheFrom"] == {"images": [explicit]}
-
-
-@pytest.mark.parametrize(
-    "value",
-    ["docker.io/library/python:3.11", "latest", f"{REPO}", "europe-west1-docker.pkg.dev/x/app/e:1"],
-)
-def test_a_cache_image_outside_the_stacks_repository_is_refused_naming_the_key(value):
-    ev, error = attempt("prod", {"buildCacheFrom": value}, SECRETS)
+@pytest.mark.parametrize("value", ["previous", "inline", f"{REPO}:deploy-1", ""])
+def test_anything_else_is_refused_naming_the_key_and_the_fix(value):
+    ev, error = attempt("prod", {"buildCache": value}, SECRETS)
     assert isinstance(error, SettingsError)
-    assert "emergence-cloudrun:buildCacheFrom" in str(error)
-    assert "Fix: pulumi config set emergence-cloudrun:buildCacheFrom previous" in str(error)
+    assert "emergence-cloudrun:buildCache" in str(error)
+    assert "Fix: pulumi config set emergence-cloudrun:buildCache registry" in str(error)
     assert ev.custom() == []

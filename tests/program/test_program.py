@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -12,7 +13,7 @@ from tests.conftest import TEST_SMTP_PASSWORD
 
 RUN_SERVICE = "gcp:cloudrunv2/service:Service"
 RUN_V1_SERVICE = "gcp:cloudrun/service:Service"
-IMAGE = "docker:index/image:Image"
+IMAGE = "docker-build:index:Image"
 SECRET = "gcp:secretmanager/secret:Secret"
 SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
 ACCESSOR = "gcp:secretmanager/secretIamMember:SecretIamMember"
@@ -216,20 +217,19 @@ def test_resources_scaling_and_timeouts_come_from_settings():
 
 def test_service_runs_the_image_by_digest(prod):
     image = prod.pushed_image()
-    assert container(prod)["image"] == image.outputs["repoDigest"]
-    assert "@sha256:" in container(prod)["image"]
-    assert image.inputs["imageName"].startswith(
-        "europe-west1-docker.pkg.dev/emergence-469005/app/emergence-app:deploy-"
-    )
-    assert image.inputs["build"]["platform"] == "linux/amd64"
-    assert image.inputs["build"]["builderVersion"] == "BuilderBuildKit"
+    repository = "europe-west1-docker.pkg.dev/emergence-469005/app/emergence-app"
+    assert container(prod)["image"] == f"{repository}@{image.outputs['digest']}"
+    assert re.fullmatch(re.escape(repository) + "@sha256:[0-9a-f]{64}", container(prod)["image"])
+    [tag] = image.inputs["tags"]
+    assert tag.startswith(f"{repository}:deploy-")
+    assert image.inputs["platforms"] == ["linux/amd64"]
     # The context staged from the app's source (infra/preflight/source.py), relative to
     # Pulumi.yaml so that state is portable; the one Dockerfile of this repository.
-    assert image.inputs["build"]["context"].startswith(".build/context-")
-    assert image.inputs["build"]["dockerfile"] == "app_image/Dockerfile"
-    assert image.inputs["build"]["args"]["APP_MODULE"] == "backend.main:app"
-    assert image.inputs["registry"]["username"] == "oauth2accesstoken"
-    assert "registry" in image.secret_inputs
+    assert image.inputs["context"]["location"].startswith(".build/context-")
+    assert image.inputs["dockerfile"]["location"] == "app_image/Dockerfile"
+    assert image.inputs["buildArgs"]["APP_MODULE"] == "backend.main:app"
+    assert image.inputs["registries"][0]["username"] == "oauth2accesstoken"
+    assert "registries" in image.secret_inputs
 
 
 def test_preview_never_gives_cloud_run_a_tag(prod_preview):
@@ -316,7 +316,7 @@ def test_outputs(prod):
     assert prod.outputs["serviceUrl"].startswith("https://emergence-app-")
     assert prod.outputs["latestReadyRevision"].startswith("emergence-app-")
     assert prod.outputs["imageTag"].startswith("deploy-")
-    assert prod.outputs["imageDigest"] == prod.pushed_image().outputs["repoDigest"]
+    assert prod.outputs["imageDigest"] == prod.image_digest()
     assert prod.outputs["secretId"] == "SMTP_PASSWORD"
     assert prod.outputs["serviceAccountEmail"] == prod.one(ACCOUNT).outputs["email"]
     assert prod.secret_outputs == frozenset()

@@ -16,7 +16,7 @@ from tests.conftest import TEST_SMTP_PASSWORD
 RETENTION = "emergence:retention:Retention"
 RETENTION_RUN = "pulumi-python:dynamic/retention:RevisionRetention"
 RUN_SERVICE = "gcp:cloudrunv2/service:Service"
-IMAGE = "docker:index/image:Image"
+IMAGE = "docker-build:index:Image"
 CHECK = "pulumi-python:dynamic/verification:DeploymentCheck"
 SECRETS = {"smtpPassword": TEST_SMTP_PASSWORD}
 
@@ -37,7 +37,7 @@ def test_retention_runs_after_the_service_and_the_gate_with_the_settings(prod):
         "dryRun": False,
         "pinnedRevision": "",
         "latestRevision": service.outputs["latestReadyRevision"],
-        "imageDigest": prod.pushed_image().outputs["repoDigest"],
+        "imageDigest": prod.image_digest(),
         "operationTimeoutSeconds": 300,
     }
     # The registered provider is the retention provider, pickled by value without a client.

@@ -26,7 +26,7 @@ from tests.verify_helpers import ContractApp, json_response, serve
 
 CHECK_TYPE = "pulumi-python:dynamic/verification:DeploymentCheck"
 RUN_SERVICE = "gcp:cloudrunv2/service:Service"
-IMAGE = "docker:index/image:Image"
+IMAGE = "docker-build:index:Image"
 INVOKER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
 DIGEST = "europe-west1-docker.pkg.dev/emergence-469005/app/emergence-app@sha256:" + "ab" * 32
 
@@ -382,7 +382,7 @@ def test_program_registers_the_gate_after_the_service_with_its_outputs(prod):
     assert prod.one(INVOKER).urn in check.dependencies
     assert check.inputs["url"] == service.outputs["uri"]
     assert check.inputs["revision"] == service.outputs["latestReadyRevision"]
-    assert check.inputs["imageDigest"] == prod.pushed_image().outputs["repoDigest"]
+    assert check.inputs["imageDigest"] == prod.image_digest()
     # prod's own checks (the real app's contract), exactly as the stack file lists them
     assert check.inputs["checks"] == list(
         load_stack_settings("prod", supplied_secrets=["smtpPassword"]).verify_checks
