@@ -386,6 +386,7 @@ def test_every_action_is_pinned_to_a_commit_with_its_version_named():
     assert set(pins) == {
         "actions/checkout",
         "actions/setup-python",
+        "docker/setup-buildx-action",
         "google-github-actions/auth",
         "pulumi/actions",
     }
@@ -472,8 +473,44 @@ def test_deploy_logs_docker_in_to_the_stacks_registry_before_the_build(deploy):
     assert 'gcloud auth configure-docker "$host" --quiet' in script
 
 
+def test_deploy_sets_up_a_builder_that_exports_the_registry_cache_before_pulumi_up(deploy):
+    _, job = _pulumi_job(deploy)
+    builder = _step_using(job, "docker/setup-buildx-action")
+    at = _steps(job).index(builder)
+    login_at = _docker_login(job)
+    pulumi_at = _index_of(job, lambda s: _uses(s, "pulumi/actions"))
+    # after the login (it reads the cache with those credentials), before the build
+    assert login_at < at < pulumi_at
+    # docker-container: Docker's own builder on a classic image store exports no registry cache
+    assert builder.get("with", {}).get("driver") == "docker-container"
+    # buildx's current builder is the one pulumi-docker-build takes (no name in the program)
+    assert builder.get("with", {}).get("use", True) not in (False, "false")
+
+
+def test_preview_sets_up_no_builder(preview):
+    _, job = _pulumi_job(preview)
+    assert not any(_uses(s, "docker/setup-buildx-action") for s in _steps(job))
+
+
 def test_preview_logs_in_to_no_registry(preview):
     _, job = _pulumi_job(preview)
     text = PREVIEW.read_text(encoding="utf-8")
     assert "configure-docker" not in text and "docker login" not in text
     assert not any("docker" in s.get("run", "") for s in _steps(job))
+
+
+# --- the shell scripts CI and people run ----------------------------------------------------------
+
+
+def test_the_shell_scripts_pass_shellcheck():
+    scripts = sorted((PROJECT_ROOT / "scripts").glob("*.sh"))
+    assert PROJECT_ROOT / "scripts" / "buildx-engine.sh" in scripts
+    proc = subprocess.run(
+        [_tool("shellcheck"), "-x", *map(str, scripts), ".ci/run", "bin/infra"],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
