@@ -1,20 +1,24 @@
-"""The cold-deploy steps on a BuildKit builder of its own, with a registry cache
-(`bench/cold_deploy.py --builder NAME`; infra/local/build_spec.BuildSpec.buildx_build_command).
+"""The deploy steps on a BuildKit builder with a registry cache, as `pulumi up` builds
+(infra/local/build_spec.BuildSpec.buildx_build_command): bench/cold_deploy.py and
+tests/image/test_registry_cache.py.
 
-The builder is any `docker buildx` builder that can export a registry cache: on a GitHub
-runner, `docker buildx create --name ci --driver docker-container` (docker/setup-buildx-action);
-on a machine without Docker Hub, a BuildKit daemon started by hand and added with `docker buildx
-create --name ci --driver remote unix:///path/buildkitd.sock`. Its buildkitd.toml must let it
-speak plain HTTP to the bench's registry (`[registry."127.0.0.1:5123"] http = true`, with
-`--registry-port 5123`). With `DOCKER_SANDBOX_NETWORK=host` the builds run on the host network,
-which the daemon must allow (`buildkitd --allow-insecure-entitlement network.host`;
-docker-container: `--buildkitd-flags`).
+The builder is any `docker buildx` builder that can export a registry cache (None: buildx's
+current one):
+- here, the engine of scripts/buildx-engine.sh (Docker 26 on the containerd image store, its
+  `default` builder, the docker driver): `DOCKER_HOST=$BUILDX_ENGINE_HOST
+  DOCKER_CONFIG=$BUILDX_ENGINE_CONFIG PATH=$BUILDX_ENGINE_BIN:$PATH`; it treats the bench's
+  registry on 127.0.0.1 as plain HTTP, as every Docker engine does;
+- on a GitHub runner, a docker-container builder (docker/setup-buildx-action);
+- a BuildKit daemon started by hand and added with `docker buildx create --name ci --driver
+  remote unix:///path/buildkitd.sock`, whose buildkitd.toml lets it speak plain HTTP to the
+  bench's registry (`[registry."127.0.0.1:5123"] http = true`, with `--registry-port 5123`) and
+  allows the host network (`--allow-insecure-entitlement network.host`).
 
-A fresh runner is a builder whose cache is pruned (`docker buildx prune --all --force`): the
-base image is pulled again, as a new docker-container builder pulls it. The image is pushed
-from the builder, so a deploy's time is its build and push together. The base must be in a
-registry the builder reaches: the bench pushes the stack's base, with a layer of its own, to
-the local registry first.
+A fresh runner is a builder whose cache is pruned (`docker buildx prune --all --force`) and, on
+the docker driver, whose engine holds none of the images the run pushed: the base image is
+pulled again, as a new runner pulls it. The image is pushed from the builder, so a deploy's time
+is its build and push together. The base must be in a registry the builder reaches: the bench
+pushes the stack's base, with a layer of its own, to the local registry first.
 """
 
 from __future__ import annotations
@@ -49,23 +53,42 @@ def link_source(dockerfile: str) -> str:
     )
 
 
-def fresh_builder(builder: str) -> None:
-    """A new runner's builder: no cache record, no layer, no base image."""
-    docker("buildx", "prune", "--builder", builder, "--all", "--force", timeout=600)
+def _builder(builder: str | None) -> list[str]:
+    return ["--builder", builder] if builder else []
 
 
-def check_builder(builder: str) -> str | None:
-    """Why `builder` cannot run the bench (None: it can)."""
+def fresh_builder(builder: str | None, registry: Registry) -> None:
+    """A new runner's builder (None: buildx's current one): no cache record, no layer, no base
+    image. On the docker driver the engine's image store also keeps what the builder pushed
+    (the containerd store holds the layers): the images of the bench's registry go too."""
+    docker("buildx", "prune", *_builder(builder), "--all", "--force", timeout=600)
+    listed = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", timeout=300)
+    refs = [ref for ref in listed.split() if ref.startswith(registry.host + "/")]
+    if refs:
+        docker("image", "rm", "--force", *refs, timeout=600)
+
+
+def check_builder(builder: str | None) -> str | None:
+    """Why `builder` (None: buildx's current one) cannot build with a registry cache (None: it
+    can)."""
+    name = builder or "the current builder"
     try:
-        out = docker("buildx", "inspect", builder, "--bootstrap", timeout=300)
+        out = docker(
+            "buildx", "inspect", *([builder] if builder else []), "--bootstrap", timeout=300
+        )
     except RuntimeError as exc:
-        return f"docker buildx builder {builder!r}: {str(exc).splitlines()[-1]}"
+        return f"docker buildx, {name}: {str(exc).strip().splitlines()[-1]}"
     driver = re.search(r"^Driver:\s*(\S+)", out, re.MULTILINE)
     if driver and driver.group(1) == "docker":
-        return (
-            f"builder {builder!r} uses the docker driver, which exports no registry cache: "
-            "create one with --driver docker-container (or remote)"
-        )
+        # the engine's own BuildKit exports a registry cache with the containerd image store
+        # only (Docker 24 and newer, `"features": {"containerd-snapshotter": true}`)
+        store = docker("info", "--format", "{{json .DriverStatus}}", timeout=60)
+        if "io.containerd.snapshotter" not in store:
+            return (
+                f"{name} uses the docker driver on the classic image store, which exports no "
+                "registry cache: enable the containerd image store, or create a builder with "
+                "--driver docker-container (or remote)"
+            )
     return None
 
 
@@ -95,17 +118,17 @@ def deploy(
     name: str,
     tag: str,
     *,
-    builder: str,
-    cache_ref: str | None,
+    builder: str | None,
     export_cache: bool = True,
     network: str | None,
     steps: dict[str, str],
     log: Path,
 ) -> Deploy:
+    """Build `spec` (its registry cache, if any, read and, with `export_cache`, rewritten) and
+    push it from the builder as `registry`'s `name:tag`."""
     argv = spec.buildx_build_command(
-        registry.ref(name, tag), builder=builder, cache_ref=cache_ref,
-        export_cache=export_cache, network=network,
-    )  # fmt: skip
+        registry.ref(name, tag), builder=builder, export_cache=export_cache, network=network
+    )
     before = registry.blobs()
     started = time.perf_counter()
     with log.open("w") as out:

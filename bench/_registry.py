@@ -2,11 +2,10 @@
 
 Debian's `docker-registry` package (distribution 2.8: `docker-registry serve CONFIG`) serves a
 filesystem store on 127.0.0.1:<free port>. Docker treats registries on 127.0.0.0/8 as insecure
-(plain HTTP) without any daemon configuration, so `docker push 127.0.0.1:PORT/name:tag` and
-`docker build --cache-from 127.0.0.1:PORT/name:tag` work as they would against Artifact
-Registry. What a push uploaded is read two ways: from the push's own output (which layers it
-pushed, and their compressed sizes from the manifest), and from the registry's store (the blobs
-that appeared under docker/registry/v2/blobs).
+(plain HTTP) without any daemon configuration, so a builder pushes images and a registry cache to
+`127.0.0.1:PORT/name:tag` as it would to Artifact Registry. What a deploy uploaded is read from
+the registry: the layers of the pushed manifest, and the blobs that appeared in its store
+(docker/registry/v2/blobs).
 
 Also here: a throwaway base image (the stack's base plus a unique LABEL), which gives every
 build step a cache key no other build shares, and a reader of BuildKit's plain progress log.
@@ -14,9 +13,7 @@ build step a cache key no other build shares, and a reader of BuildKit's plain p
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -30,12 +27,9 @@ from pathlib import Path
 
 import requests
 
-from bench.real_app import pass_log, timed_build_parts
-from infra.local.build_spec import BuildSpec
-from infra.local.run import Docker, free_port
+from infra.local.run import free_port
 
 REGISTRY_BINARY = "docker-registry"
-INLINE_CACHE_KEY = "moby.buildkit.cache.v0"  # where BuildKit writes it in the image config
 MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.oci.image.manifest.v1+json",
@@ -97,21 +91,6 @@ class Registry:
     def layers(self, name: str, tag: str) -> list[tuple[str, int]]:
         """(compressed digest, compressed size) of each layer of name:tag, base first."""
         return [(layer["digest"], layer["size"]) for layer in self.manifest(name, tag)["layers"]]
-
-    def config(self, name: str, tag: str) -> dict:
-        """The image config of name:tag (rootfs.diff_ids: the layers' uncompressed digests)."""
-        digest = self.manifest(name, tag)["config"]["digest"]
-        return self._get(f"/v2/{name}/blobs/{digest}").json()
-
-    def pushed_bytes(self, name: str, tag: str, result: Push) -> int:
-        """Compressed bytes of the layers `result` (the push of name:tag) says it uploaded:
-        docker names a layer by the start of its uncompressed digest (the config's diff_ids)."""
-        diff_ids = self.config(name, tag)["rootfs"]["diff_ids"]
-        return sum(
-            size
-            for (_, size), diff_id in zip(self.layers(name, tag), diff_ids, strict=True)
-            if any(diff_id.split(":")[-1].startswith(short) for short in result.pushed)
-        )
 
     def blobs(self) -> dict[str, int]:
         """Every blob in the store: digest -> bytes (layers, configs and manifests)."""
@@ -204,17 +183,6 @@ def docker(*args: str, timeout: float = 1800, stdin: str | None = None) -> str:
     return proc.stdout + proc.stderr
 
 
-def build(
-    spec: BuildSpec, tag: str, network: str | None, log: Path, timeout: float = 3600
-) -> tuple[float, str, str]:
-    """Build `tag` through the build spec as the bench does (bench/real_app.timed_build_parts:
-    cache images pulled first, every build pass): (seconds, the pulls' and the first pass's
-    plain progress log, the last pass's log)."""
-    timed = timed_build_parts(spec, tag, network, log, timeout=timeout)
-    last = pass_log(log, spec.build_passes)
-    return timed.total_s, log.read_text(errors="replace"), last.read_text(errors="replace")
-
-
 def unique_base(base: str, tag: str, network: str | None) -> str:
     """`base` plus a layer of its own (a 33-byte file naming the run), tagged `tag`: every step
     built on it has a cache key no other build shares. A LABEL alone is not enough: it changes
@@ -229,51 +197,16 @@ def unique_base(base: str, tag: str, network: str | None) -> str:
     return tag
 
 
-@dataclass(frozen=True)
-class Push:
-    """What `docker push` said: the layers it uploaded and those the registry already had
-    (short ids as printed), and the digest of the manifest."""
-
-    pushed: tuple[str, ...]
-    existed: tuple[str, ...]
-    digest: str
-
-
-def push(ref: str, timeout: float = 1800) -> Push:
-    out = docker("push", ref, timeout=timeout)
-    pushed = tuple(re.findall(r"^(\w+): Pushed$", out, re.MULTILINE))
-    existed = tuple(re.findall(r"^(\w+): Layer already exists$", out, re.MULTILINE))
-    match = re.search(r"digest: (sha256:[0-9a-f]{64})", out)
-    return Push(pushed, existed, match.group(1) if match else "")
-
-
-def prune_since(engine: Docker, before: set[str]) -> int:
-    """Remove the build cache records created since `before`; returns how many are left (in
-    use): the bench checks a fresh runner is fresh."""
-    engine.prune_build_cache_since(before)
-    return len(engine.build_cache_ids() - before)
-
-
-def dangling_images() -> set[str]:
-    """The ids of the untagged images: a build pass whose tag the next pass took leaves one, and
-    it holds every layer a fresh runner must not have."""
-    out = docker("images", "--filter", "dangling=true", "--quiet", "--no-trunc", timeout=120)
-    return set(out.split())
-
-
-def remove_images(*refs: str) -> None:
-    for ref in refs:
-        with contextlib.suppress(RuntimeError, subprocess.SubprocessError):
-            docker("image", "rm", "--force", ref, timeout=300)
-
-
 # --------------------------------------------------------------------------- build logs
 
 
 def step_cached(progress: str, needle: str) -> bool:
     """Whether the Dockerfile step whose line in a BuildKit `--progress=plain` log contains
-    `needle` was CACHED; AssertionError if no step does (a renamed step must not pass a check
-    silently)."""
+    `needle` was reused from a cache rather than run; AssertionError if no step does (a renamed
+    step must not pass a check silently). Reused: the step printed CACHED, or, when a later
+    step that runs needs its files, its cached layers were downloaded and extracted under its
+    number with no output of a process of its own (`#8 sha256:... 15.7MB / 229.2MB`,
+    `#8 extracting sha256:...`, where a step that runs prints `#8 0.442 <output>`)."""
     numbers = {
         match.group(1)
         for match in re.finditer(r"^#(\d+) \[[^\]]+\] (.*)$", progress, re.MULTILINE)
@@ -281,36 +214,15 @@ def step_cached(progress: str, needle: str) -> bool:
     }
     if not numbers:
         raise AssertionError(f"no step containing {needle!r} in the build log")
-    return all(re.search(rf"^#{number} CACHED$", progress, re.MULTILINE) for number in numbers)
+    return all(_reused(progress, number) for number in numbers)
 
 
-def steps_run(progress: str) -> list[str]:
-    """The Dockerfile steps a BuildKit `--progress=plain` log shows run, not CACHED (its FROM and
-    BuildKit's [internal] steps aside): what a build pass did besides exporting."""
-    ran = []
-    for match in re.finditer(r"^#(\d+) \[([^\]]+)\] (.*)$", progress, re.MULTILINE):
-        number, stage, line = match.groups()
-        if stage == "internal" or line.startswith("FROM "):
-            continue
-        if not re.search(rf"^#{number} CACHED$", progress, re.MULTILINE) and line not in ran:
-            ran.append(line)
-    return ran
-
-
-def recorded_layers(config: Mapping) -> set[int]:
-    """The layers (positions in the image, base first) whose build step the image's inline
-    cache records: the steps a build that takes its cache from this image can reuse."""
-    raw = config.get(INLINE_CACHE_KEY)
-    if not raw:
-        return set()
-    records = json.loads(base64.b64decode(raw))
-    return {entry["layer"] for record in records for entry in record.get("layers") or []}
-
-
-def layer_count(ref: str) -> int:
-    """How many layers the local image `ref` has."""
-    out = docker("image", "inspect", ref, "--format", "{{json .RootFS.Layers}}", timeout=120)
-    return len(json.loads(out))
+def _reused(progress: str, number: str) -> bool:
+    if re.search(rf"^#{number} CACHED$", progress, re.MULTILINE):
+        return True
+    ran = re.search(rf"^#{number} \d+\.\d+ ", progress, re.MULTILINE)
+    loaded = re.search(rf"^#{number} (?:extracting )?sha256:[0-9a-f]{{64}}", progress, re.MULTILINE)
+    return bool(loaded) and not ran
 
 
 def new_blobs(before: Mapping[str, int], after: Mapping[str, int]) -> int:

@@ -1,18 +1,19 @@
 """The registry cache, for real: a fresh CI runner (no layer cache) rebuilding the reference app
-after a code-only change takes every dependency layer from the previous image in the registry
-(`--cache-from`, the inline cache the build spec records) and pushes only the source layer.
+after a code-only change takes every dependency step from the registry cache the previous
+deploy wrote (`type=registry,mode=max` in the repository's `buildcache` tag, the build spec's
+`buildx_build_command`, which is what `pulumi up` builds) and uploads only the source layer.
 
-A throwaway registry (Debian's docker-registry) serves on loopback; the builds go through the
-reference stack's build spec on a base of their own (the stack's base plus a layer of its own), so
-no cache record of another build, another test's or a previous run's, can stand in for the
-registry's. A control build without `--cache-from` on the same fresh runner shows that the
-reuse does come from the registry: it runs the pip step again. A third deploy, a requirements
-change on another fresh runner with `--cache-from` the second image, shows that an image built
-from the cache is a cache in turn (BuildKit's every-other-build miss, moby/buildkit#1981, is
-why the spec pulls cache images first) and that only the steps from the requirements on run.
-The image built from the cache is the build's second pass (BuildSpec.build_passes): it ran no
-step, and its inline cache records every step above the base, where a single pass records a
-random subset of them.
+The builder is the engine of scripts/buildx-engine.sh (Docker 26 on the containerd image store:
+its own BuildKit exports registry caches; .ci/run starts it), buildx's current builder there, as
+`pulumi up` uses the current builder. A throwaway registry (Debian's docker-registry) serves on
+loopback; the builds go through the reference stack's build spec on a base of their own (the
+stack's base plus a layer of its own, pushed to that registry), so no cache record of another
+build can stand in for the registry's. A fresh runner is the builder pruned and the engine
+emptied of what the run pushed. A control build without the cache on a fresh runner shows that
+the reuse does come from the registry: it runs the pip step again. The unchanged commit uploads
+nothing. A requirements change on another fresh runner, from the cache the cached build wrote
+back, reuses the steps before the requirements and runs the rest: a cache written by a build
+that took its steps from the cache is whole.
 """
 
 from __future__ import annotations
@@ -23,24 +24,9 @@ import shutil
 
 import pytest
 
-from bench._registry import (
-    RegistryError,
-    build,
-    dangling_images,
-    layer_count,
-    new_blobs,
-    prune_since,
-    push,
-    recorded_layers,
-    registry_binary,
-    remove_images,
-    start_registry,
-    step_cached,
-    steps_run,
-    unique_base,
-)
+from bench import _buildx
+from bench._registry import RegistryError, registry_binary, start_registry
 from infra.local.build_spec import build_spec
-from infra.local.run import Docker
 from infra.preflight import source as app_source
 from tests.image.conftest import REFERENCE
 from tests.image_helpers import unique
@@ -48,23 +34,29 @@ from tests.image_helpers import unique
 pytestmark = pytest.mark.docker
 
 REPOSITORY = "emergence/app"  # the image's name in the throwaway registry
-PIP_STEP = "pip --python /opt/venv/bin/python install -r /tmp/requirements.txt"
-BEFORE_PIP = ("useradd --system", "install --index-url")  # the system layer, CPU torch
-SOURCE_STEP = "COPY app/ /app/"
-SMALL = 1_000_000  # bytes: a manifest and an image config are a few KB
+STEPS = {
+    "system": "useradd --system",
+    "torch": "install --index-url",
+    "pip": "pip --python /opt/venv/bin/python install -r /tmp/requirements.txt",
+    "source": "COPY app/ /app/",
+}
+SMALL = 1_000_000  # bytes: manifests, an image config and a cache config are a few KB
+
+
+def _unavailable(message: str) -> None:
+    if os.environ.get("REQUIRE_DOCKER") == "1":
+        pytest.fail(message + " (REQUIRE_DOCKER=1: Docker tests must run here)")
+    pytest.skip(message)
 
 
 @pytest.fixture
 def registry(docker_engine, tmp_path):
     """A registry on 127.0.0.1:<free port>, stopped and its store removed after the test."""
     if registry_binary() is None:
-        message = (
+        _unavailable(
             "the registry cache test needs Debian's docker-registry (/usr/bin/docker-registry): "
             "apt-get install docker-registry (.ci/run installs it)"
         )
-        if os.environ.get("REQUIRE_DOCKER") == "1":
-            pytest.fail(message + " (REQUIRE_DOCKER=1: Docker tests must run here)")
-        pytest.skip(message)
     try:
         started = start_registry(tmp_path / "registry")
     except RegistryError as exc:
@@ -76,83 +68,89 @@ def registry(docker_engine, tmp_path):
         shutil.rmtree(started.root, ignore_errors=True)
 
 
-def test_a_fresh_runner_takes_the_dependency_layers_from_the_registry(
-    registry, docker_engine, image_build_cache, tmp_path
-):
-    network = docker_engine["network"] or None
-    engine = Docker(network=network)
-    before = engine.build_cache_ids()
-    dangling = dangling_images()  # a second build pass leaves the first one's image untagged
-    run = unique("emergence-test-regcache")
-    base, one, two, three = (
-        f"{run}-base:1",
-        registry.ref(REPOSITORY, "one"),
-        registry.ref(REPOSITORY, "two"),
-        registry.ref(REPOSITORY, "three"),
+@pytest.fixture
+def builder_engine(docker_engine, monkeypatch):
+    """The docker CLI pointed at scripts/buildx-engine.sh's engine for this test."""
+    host, config, bin_dir = (
+        os.environ.get(name, "")
+        for name in ("BUILDX_ENGINE_HOST", "BUILDX_ENGINE_CONFIG", "BUILDX_ENGINE_BIN")
     )
-    control = f"{run}:control"
+    if not (host and config and bin_dir):
+        _unavailable(
+            "the registry cache test needs a builder that exports a registry cache: "
+            ". scripts/buildx-engine.sh (.ci/run sources it)"
+        )
+    monkeypatch.setenv("DOCKER_HOST", host)
+    monkeypatch.setenv("DOCKER_CONFIG", config)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    if problem := _buildx.check_builder(None):
+        pytest.fail(problem)
+    return docker_engine["network"] or None
+
+
+def test_a_fresh_runner_takes_the_dependency_layers_from_the_registry_cache(
+    registry, builder_engine, tmp_path
+):
+    network = builder_engine
+    run = unique("regcache")
+    context = tmp_path / "context"
+    shutil.copytree(app_source.stage(REFERENCE).context, context)
+    cache = registry.ref(REPOSITORY, "buildcache")
+    deployed: dict[str, _buildx.Deploy] = {}
+
+    def deploy(tag: str, spec, **kw) -> dict[str, bool]:
+        done = _buildx.deploy(
+            spec, registry, kw.pop("name", REPOSITORY), tag, builder=None, network=network,
+            steps=STEPS, log=tmp_path / f"{tag}.log", **kw,
+        )  # fmt: skip
+        deployed[tag] = done
+        return done.steps_cached
+
     try:
-        unique_base(REFERENCE.args.get("BASE_IMAGE", "python:3.11-slim"), base, network)
-        base_count = layer_count(base)
-        context = tmp_path / "context"
-        shutil.copytree(app_source.stage(REFERENCE).context, context)
-        spec = build_spec(REFERENCE, context)
-        spec = dataclasses.replace(spec, build_args={**spec.build_args, "BASE_IMAGE": base})
+        base = _buildx.registry_base(
+            registry, REFERENCE.args.get("BASE_IMAGE", "python:3.11-slim"), run, network
+        )
+        spec = dataclasses.replace(
+            build_spec(REFERENCE, context),
+            build_args={**REFERENCE.args, "BASE_IMAGE": base},
+            cache_ref=cache,
+        )
+        # The first deploy: a cold builder, no cache yet (BuildKit warns and builds).
+        _buildx.fresh_builder(None, registry)
+        one = deploy("one", spec)
+        assert not any(one.values()), f"the first build found steps cached: {one}"
 
-        # The first deploy: a cold build, pushed.
-        _, log, _ = build(spec, one, network, tmp_path / "one.log", timeout=900)
-        assert not step_cached(log, PIP_STEP), "the first build found its steps cached"
-        push(one)
-        layers_one = registry.layers(REPOSITORY, "one")
-
-        # A fresh runner: no image, no cache record of this build; the base stays (pulled).
-        remove_images(one)
-        prune_since(engine, before)
+        # A fresh runner and a code-only change; the control builds without the cache.
+        _buildx.fresh_builder(None, registry)
         source = sorted((context / "app").rglob("*.py"))[0]
         source.write_text(source.read_text() + f"\n# code-only change {run}\n")
+        control = deploy("control", dataclasses.replace(spec, cache_ref=None), name="control")
+        assert not control["pip"], "cached without the registry cache: not a fresh runner"
 
-        # Control: without --cache-from the fresh runner installs the requirements again.
-        _, log, _ = build(spec, control, network, tmp_path / "control.log", timeout=900)
-        assert not step_cached(log, PIP_STEP), "cached without --cache-from: not a fresh runner"
-        remove_images(control)
-        prune_since(engine, before)
+        # Another fresh runner, with the cache: everything but the source comes from it.
+        _buildx.fresh_builder(None, registry)
+        two = deploy("two", spec)
 
-        # With --cache-from the previous image: everything but the source comes from it.
-        cached = dataclasses.replace(spec, cache_from=(one,))
-        _, log_two, second_pass = build(cached, two, network, tmp_path / "two.log", timeout=900)
-        assert f"importing cache manifest from {one}" in log_two
-        assert step_cached(log_two, PIP_STEP), "the pip step ran again despite the registry cache"
-        assert not step_cached(log_two, SOURCE_STEP)
-        blobs = registry.blobs()
-        pushed = push(two)
-        layers_two = registry.layers(REPOSITORY, "two")
-        recorded_two = recorded_layers(registry.config(REPOSITORY, "two"))
-        growth = new_blobs(blobs, registry.blobs())
+        # The unchanged commit, the cache read only: nothing runs, nothing is uploaded.
+        again = deploy("again", spec, export_cache=False)
 
-        # The next deploy, a requirements change, on another fresh runner, from image two.
-        remove_images(two, *(dangling_images() - dangling))
-        prune_since(engine, before)
+        # The next deploy, a requirements change, on a fresh runner, from the cache two wrote.
+        _buildx.fresh_builder(None, registry)
         requirements = context / "requirements.txt"
         requirements.write_text(requirements.read_text() + f"\n# requirements change {run}\n")
-        newest = dataclasses.replace(spec, cache_from=(two,))
-        _, log, _ = build(newest, three, network, tmp_path / "three.log", timeout=900)
-        fresh = "Pull complete" in log  # the pull of two downloaded layers: none were left here
-        reused_before_pip = [step_cached(log, step) for step in BEFORE_PIP]
-        pip_ran, source_ran = not step_cached(log, PIP_STEP), not step_cached(log, SOURCE_STEP)
+        three = deploy("three", spec)
     finally:
-        remove_images(one, two, three, control, *(dangling_images() - dangling), base)
-        prune_since(engine, before)
+        _buildx.fresh_builder(None, registry)
 
-    digests_one, digests_two = [d for d, _ in layers_one], [d for d, _ in layers_two]
-    assert len(digests_two) == len(digests_one)
-    assert digests_two[:-1] == digests_one[:-1], "a dependency layer was rebuilt"
-    assert digests_two[-1] != digests_one[-1], "the source layer did not change"
-    assert len(pushed.pushed) == 1, f"pushed {pushed.pushed}, expected the source layer only"
-    assert growth <= layers_two[-1][1] + SMALL, f"the registry grew by {growth} bytes"
-    assert any(SOURCE_STEP in step for step in steps_run(log_two)), "the first pass ran no step"
-    assert steps_run(second_pass) == [], "the second pass must find every step cached"
-    above_base = set(range(base_count, len(layers_two)))
-    assert above_base <= recorded_two, f"steps unrecorded: layers {above_base - recorded_two}"
-    assert fresh, "the third runner still held image two's layers: not a fresh runner"
-    assert reused_before_pip == [True, True], "an image built from the cache was no cache"
-    assert pip_ran and source_ran, "a requirements change must rebuild from the pip step on"
+    log_two = (tmp_path / "two.log").read_text()
+    assert f"importing cache manifest from {cache}" in log_two
+    assert two == {"system": True, "torch": True, "pip": True, "source": False}, two
+    layers_one, layers_two = deployed["one"].layers, deployed["two"].layers
+    assert len(layers_two) == len(layers_one)
+    assert layers_two[:-1] == layers_one[:-1], "a dependency layer was rebuilt"
+    assert layers_two[-1] != layers_one[-1], "the source layer did not change"
+    # what the push sent: the source layer, the manifests and the cache's config
+    assert deployed["two"].growth <= layers_two[-1][1] + SMALL, deployed["two"].growth
+    assert all(again.values()), f"the unchanged commit ran steps: {again}"
+    assert deployed["again"].growth <= SMALL and deployed["again"].layers == layers_two
+    assert three == {"system": True, "torch": True, "pip": False, "source": False}, three
