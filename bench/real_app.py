@@ -151,60 +151,27 @@ def docker(*args: str, check: bool = True, timeout: float = 7200) -> str:
     return proc.stdout
 
 
-def timed_build(spec: BuildSpec, tag: str, network: str | None, log: Path) -> float:
-    """Seconds to build `tag` through the spec, its cache images pulled first (a failed pull is
-    not fatal, as in pulumi-docker); output appended to `log`."""
-    return timed_build_parts(spec, tag, network, log).total_s
-
-
-@dataclasses.dataclass(frozen=True)
-class BuildTime:
-    """A build's wall clock: the spec's `docker pull` of its cache images, then each of its
-    `docker build` passes (two with a registry cache: BuildSpec.build_passes)."""
-
-    pull_s: float
-    passes_s: tuple[float, ...]
-
-    @property
-    def total_s(self) -> float:
-        return self.pull_s + sum(self.passes_s)
-
-
-def pass_log(log: Path, number: int) -> Path:
-    """Where build pass `number` (1-based) writes its progress: `log` itself for the first (the
-    cache pulls go there too), `<log stem>.pass<number>.log` beside it for the others, so each
-    log's step numbers (`#7 CACHED`) belong to one build."""
-    return log if number == 1 else log.with_name(f"{log.stem}.pass{number}{log.suffix}")
-
-
-def timed_build_parts(
+def timed_build(
     spec: BuildSpec, tag: str, network: str | None, log: Path, timeout: float = 7200
-) -> BuildTime:
-    """timed_build, with the pulls and each build pass timed apart (logs: pass_log)."""
+) -> float:
+    """Seconds to `docker build` `tag` through the spec into the local engine (no registry
+    cache: this bench measures the image, bench/cold_deploy.py the deploys); output appended
+    to `log`."""
     argv = spec.docker_build_command(tag, network=network)
     started = time.perf_counter()
     with log.open("a") as out:
-        for pull in spec.cache_pull_commands():
-            subprocess.run(pull, stdout=out, stderr=subprocess.STDOUT, timeout=3600, check=False)
-    pull_s = time.perf_counter() - started
-    passes: list[float] = []
-    for number in range(1, spec.build_passes + 1):
-        path = pass_log(log, number)
-        started = time.perf_counter()
-        with path.open("a") as out:
-            proc = subprocess.run(
-                argv,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "DOCKER_BUILDKIT": "1"},
-                timeout=timeout,
-                check=False,
-            )
-        passes.append(time.perf_counter() - started)
-        if proc.returncode != 0:
-            tail = path.read_text(errors="replace").splitlines()[-25:]
-            raise RuntimeError(f"build of {tag} failed (log {path}):\n" + "\n".join(tail))
-    return BuildTime(pull_s=pull_s, passes_s=tuple(passes))
+        proc = subprocess.run(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "DOCKER_BUILDKIT": "1"},
+            timeout=timeout,
+            check=False,
+        )
+    if proc.returncode != 0:
+        tail = log.read_text(errors="replace").splitlines()[-25:]
+        raise RuntimeError(f"build of {tag} failed (log {log}):\n" + "\n".join(tail))
+    return time.perf_counter() - started
 
 
 def free_gb(path: Path) -> float:
