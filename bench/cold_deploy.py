@@ -96,6 +96,9 @@ STEPS = {
     "source": "COPY app/ /app/",
 }
 REQUIREMENTS_STEP = "requirements (pip)"
+# With --link-source these are linked copies: their cache key does not depend on the layers
+# below, so a requirements change rightly reuses them.
+LINKED_STEPS = ("entry point", "source")
 UPLOAD_GOAL = 30e6
 UPLOAD_CUT_GOAL = 0.95
 TIME_GOAL = 1 / 3
@@ -289,15 +292,24 @@ def goals(
         ("unchanged commit: no layer uploaded", again["pushed_layers"] == 0),
         (
             "requirements change: reused up to the requirements step, rebuilt from it on",
-            _rebuilt_from_requirements(f["requirements"]["steps_cached"]),
+            _rebuilt_from_requirements(
+                f["requirements"]["steps_cached"], LINKED_STEPS if f.get("link") else ()
+            ),
         ),
     ]
 
 
-def _rebuilt_from_requirements(steps: dict[str, bool]) -> bool:
+def _rebuilt_from_requirements(steps: dict[str, bool], independent: tuple[str, ...] = ()) -> bool:
+    """The steps before the requirements reused, the requirements step and the later ones run
+    (those in `independent`, linked copies, may be reused)."""
     order = list(steps)
     at = order.index(REQUIREMENTS_STEP)
-    return all(steps[s] for s in order[:at]) and not any(steps[s] for s in order[at:])
+    after = [s for s in order[at + 1 :] if s not in independent]
+    return (
+        all(steps[s] for s in order[:at])
+        and not steps[REQUIREMENTS_STEP]
+        and not any(steps[s] for s in after)
+    )
 
 
 # --------------------------------------------------------------------------- main
