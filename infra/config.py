@@ -391,7 +391,7 @@ class SmtpSettings:
         }
 
 
-# buildCacheFrom's two words; anything else is an image reference in the stack's repository.
+# buildCache's two words.
 CACHE_REGISTRY = "registry"
 CACHE_NONE = "none"
 CACHE_TAG = "buildcache"  # the registry cache's tag in the image's repository
@@ -400,6 +400,11 @@ CACHE_TAG = "buildcache"  # the registry cache's tag in the image's repository
 def registry_host(region: str) -> str:
     """Artifact Registry's Docker host for `region`."""
     return f"{region}-docker.pkg.dev"
+
+
+def image_repository(region: str, project: str, repository_id: str, image_name: str) -> str:
+    """`<region>-docker.pkg.dev/<project>/<repository>/<image>`, without tag or digest."""
+    return f"{registry_host(region)}/{project}/{repository_id}/{image_name}"
 
 
 @dataclass(frozen=True)
@@ -509,9 +514,8 @@ class Settings:
     @property
     def image_repository(self) -> str:
         """`<region>-docker.pkg.dev/<project>/<repository>/<image>`, without tag or digest."""
-        return (
-            f"{self.registry_host}/{self.project}/"
-            f"{self.registry.repository_id}/{self.image.image_name}"
+        return image_repository(
+            self.region, self.project, self.registry.repository_id, self.image.image_name
         )
 
 
@@ -1241,7 +1245,7 @@ def _image_and_registry(
             f"{app_branch!r} is not a git branch name. "
             "Fix: pulumi config set emergence-cloudrun:appDefaultBranch main",
         )
-    cache_ref = _cache_ref(r, f"{registry_host(region)}/{project}/{repository_id}/{image_name}")
+    cache_ref = _cache_ref(r, image_repository(region, project, repository_id, image_name))
     image = ImageSettings(
         repository_id=repository_id,
         image_name=image_name,

@@ -25,7 +25,7 @@ import pulumi_docker_build as docker_build
 
 from infra.components.options import child_options
 from infra.config import Settings
-from infra.local.build_spec import CACHE_TO_ATTRS, BuildSpec, build_spec
+from infra.local.build_spec import CACHE_TO, BuildSpec, build_spec
 
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _IMAGE_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
@@ -65,16 +65,15 @@ def cache_args(
     cache_ref: str | None,
 ) -> tuple[list[docker_build.CacheFromArgs] | None, list[docker_build.CacheToArgs] | None]:
     """The registry cache as pulumi-docker-build takes it: the same attributes as
-    `BuildSpec.buildx_build_command` (CACHE_TO_ATTRS)."""
+    `BuildSpec.buildx_build_command` (CACHE_TO)."""
     if not cache_ref:
         return None, None
-    attrs = dict(attr.split("=", 1) for attr in CACHE_TO_ATTRS)
     cache_to = docker_build.CacheToRegistryArgs(
         ref=cache_ref,
-        mode=docker_build.CacheMode(attrs["mode"]),
-        image_manifest=attrs["image-manifest"] == "true",
-        oci_media_types=attrs["oci-mediatypes"] == "true",
-        ignore_error=attrs["ignore-error"] == "true",
+        mode=docker_build.CacheMode(CACHE_TO["mode"]),
+        image_manifest=CACHE_TO["image-manifest"],
+        oci_media_types=CACHE_TO["oci-mediatypes"],
+        ignore_error=CACHE_TO["ignore-error"],
     )
     return (
         [docker_build.CacheFromArgs(registry=docker_build.CacheFromRegistryArgs(ref=cache_ref))],

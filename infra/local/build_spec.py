@@ -35,7 +35,7 @@ from infra.config import PROJECT_DIR, ImageSettings
 
 # The registry cache's export: every step (mode=max), as one OCI image manifest (registries
 # that refuse an image index as a cache still take it), and a failed export only warns.
-CACHE_TO_ATTRS = ("mode=max", "image-manifest=true", "oci-mediatypes=true", "ignore-error=true")
+CACHE_TO = {"mode": "max", "image-manifest": True, "oci-mediatypes": True, "ignore-error": True}
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,10 @@ class BuildSpec:
         if self.cache_ref:
             argv += ["--cache-from", f"type=registry,ref={self.cache_ref}"]
             if export_cache:
-                attrs = ",".join(CACHE_TO_ATTRS)
+                attrs = ",".join(
+                    f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+                    for k, v in CACHE_TO.items()
+                )
                 argv += ["--cache-to", f"type=registry,ref={self.cache_ref},{attrs}"]
         if network:
             argv += ["--network", network]
@@ -102,17 +105,15 @@ class BuildSpec:
         return argv
 
 
-def build_spec(
-    image: ImageSettings, context: Path | None = None, *, cached: bool = True
-) -> BuildSpec:
+def build_spec(image: ImageSettings, context: Path | None = None) -> BuildSpec:
     """The spec for `image`; `context` is the staged build context (default: the setting's
-    path, as a preview without the app's checkout declares it); `cached`: with the stack's
-    registry cache (`buildCache`), as `pulumi up` builds."""
+    path, as a preview without the app's checkout declares it). Its registry cache is the
+    stack's (`buildCache`), as `pulumi up` builds."""
     return BuildSpec(
         context=context or image.context,
         dockerfile=image.dockerfile,
         platform=image.platform,
         target=image.target or None,
         build_args=image.args,
-        cache_ref=image.cache_ref if cached else None,
+        cache_ref=image.cache_ref,
     )
